@@ -5,8 +5,15 @@
 pub mod ast;
 pub mod codes;
 pub mod diagnostic;
+pub mod fmt;
 pub mod parse;
 pub mod source;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use source::{FileId, Sources, Span};
+pub mod check;
+pub mod model;
+mod template;
+pub mod values;
+
+pub use check::{check, Checked, Loader, MemoryLoader};

@@ -916,6 +916,9 @@ fn describe_expected(positives: &[Rule], prev: Option<&str>) -> String {
             }
         }
     }
+    if positives.contains(&Rule::stmt_only) {
+        return "a statement such as `field`, `status`, `flow`, `team`, `sla`, `route`, `on` or `view`".into();
+    }
     let mut words: Vec<String> = Vec::new();
     let stmt_kws = positives.iter().filter(|r| is_statement_kw(**r)).count();
     let action_kws = positives.iter().filter(|r| is_action_kw(**r)).count();
