@@ -44,6 +44,11 @@ pub struct Pipe {
     pub from: Option<FromClause>,
     /// Statements in order.
     pub body: Vec<Stmt>,
+    /// Names declared by statements that failed to parse (`field foo ...`):
+    /// the checker does not report them as unknown, since the syntax error
+    /// already says what is wrong.
+    #[serde(skip)]
+    pub broken: Vec<String>,
     /// The whole item.
     #[serde(skip)]
     pub span: Span,
@@ -60,6 +65,9 @@ pub struct Template {
     pub from: Option<FromClause>,
     /// Statements in order.
     pub body: Vec<Stmt>,
+    /// Names declared by statements that failed to parse.
+    #[serde(skip)]
+    pub broken: Vec<String>,
     /// The whole item.
     #[serde(skip)]
     pub span: Span,

@@ -98,7 +98,7 @@ pub fn check(sources: &mut Sources, loader: &dyn Loader) -> Checked {
             pipe_names.insert(p.name.text.clone(), p.name.span);
             let stmts = template::expand_pipe(p, &templates, &mut diags);
             let mut checker = PipeChecker::new(sources, loader, &sandbox, &mut diags, p.name.text.clone());
-            let pipe = checker.pipe(p, &stmts);
+            let pipe = checker.pipe(p, &stmts, &templates);
             for (n, span) in checker.number_spans.drain(..) {
                 if let Some((other, _)) = numbers.get(&n) {
                     diags.push(
@@ -187,6 +187,8 @@ struct PipeChecker<'a> {
     team_spans: HashMap<String, Span>,
     has_hours: bool,
     number_spans: Vec<(String, Span)>,
+    /// Names declared in statements that did not parse: not reported again.
+    broken: BTreeSet<String>,
     scripts: HashMap<String, Option<switchboard_script::CompiledScript>>,
 }
 
@@ -213,6 +215,7 @@ impl<'a> PipeChecker<'a> {
             team_spans: HashMap::new(),
             has_hours: false,
             number_spans: Vec::new(),
+            broken: BTreeSet::new(),
             scripts: HashMap::new(),
         }
     }
@@ -285,7 +288,17 @@ impl<'a> PipeChecker<'a> {
 
     // ------------------------------------------------------------ the pipe
 
-    fn pipe(&mut self, decl: &ast::Pipe, stmts: &[Stmt]) -> Pipe {
+    fn pipe(&mut self, decl: &ast::Pipe, stmts: &[Stmt], templates: &Templates) -> Pipe {
+        self.broken.extend(decl.broken.iter().cloned());
+        let mut from = decl.from.as_ref();
+        while let Some(f) = from {
+            let Some(t) = templates.get(&f.template.text) else { break };
+            self.broken.extend(t.broken.iter().cloned());
+            from = t.from.as_ref();
+            if from.is_some_and(|x| x.template.text == f.template.text) {
+                break;
+            }
+        }
         let mut numbers = Vec::new();
         let mut timezone = None;
         let mut hours = None;
@@ -696,6 +709,9 @@ impl<'a> PipeChecker<'a> {
         if self.teams.iter().any(|t| t.name == name) {
             return Some(name.to_string());
         }
+        if self.broken.contains(name) {
+            return None;
+        }
         let names: Vec<String> = self.teams.iter().map(|t| t.name.clone()).collect();
         let help = did_you_mean(name, names.iter().map(String::as_str))
             .unwrap_or_else(|| format!("the teams of pipe `{}` are: {}", self.pipe, list_or_none(&names)));
@@ -706,6 +722,9 @@ impl<'a> PipeChecker<'a> {
     fn status_name(&mut self, name: &str, span: Span) -> Option<String> {
         if self.statuses.iter().any(|s| s.name == name) {
             return Some(name.to_string());
+        }
+        if self.broken.contains(name) {
+            return None;
         }
         let names: Vec<String> = self.statuses.iter().map(|s| s.name.clone()).collect();
         let help = did_you_mean(name, names.iter().map(String::as_str))
@@ -921,6 +940,7 @@ impl<'a> PipeChecker<'a> {
             "sla" => Some(Subject::Sla),
             "last_responder" => Some(Subject::LastResponder),
             f if self.fields.iter().any(|x| x.name == f) => Some(Subject::Field(f.to_string())),
+            other if self.broken.contains(other) => None,
             other => {
                 let mut names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
                 names.extend_from_slice(BUILTIN_SUBJECTS);
@@ -1398,6 +1418,8 @@ impl<'a> PipeChecker<'a> {
                     AssignTarget::Team(t)
                 } else if self.routes.iter().any(|x| x.name == t) || self.team_spans.contains_key(&t) {
                     AssignTarget::Route(t)
+                } else if self.broken.contains(&t) {
+                    return None;
                 } else {
                     let mut names: Vec<String> = self.teams.iter().map(|x| x.name.clone()).collect();
                     names.extend(self.routes.iter().map(|r| r.name.clone()));

@@ -232,6 +232,7 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
         starts.insert(0, 0);
     }
     let mut body = Vec::new();
+    let mut broken = Vec::new();
     for (k, &s) in starts.iter().enumerate() {
         let e = starts.get(k + 1).copied().unwrap_or(body_end).min(body_end);
         if s >= e {
@@ -248,11 +249,18 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
                     body.push(sb.stmt(stmt));
                 }
             }
-            Err(e) => diags.push(sb.syntax_error(piece, e)),
+            Err(e) => {
+                diags.push(sb.syntax_error(piece, e));
+                let mut words = piece.split_whitespace();
+                if let (Some("field" | "status" | "team" | "route" | "view" | "rule"), Some(name)) = (words.next(), words.next()) {
+                    let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                    broken.push(name);
+                }
+            }
         }
     }
     let span = Span::new(b.file, b.base, b.base + chunk.trim_end().len());
-    Some(b.item_from_head(head, body, span))
+    Some(b.item_from_head(head, body, broken, span))
 }
 
 fn only_comments(piece: &str) -> bool {
@@ -307,13 +315,13 @@ impl Builder {
         }
         let name = name.unwrap_or_else(|| Ident { text: String::new(), span });
         if rule == Rule::template_decl {
-            Item::Template(Template { name, params, from, body, span })
+            Item::Template(Template { name, params, from, body, broken: Vec::new(), span })
         } else {
-            Item::Pipe(Pipe { name, title, from, body, span })
+            Item::Pipe(Pipe { name, title, from, body, broken: Vec::new(), span })
         }
     }
 
-    fn item_from_head(&self, head: Pair<Rule>, body: Vec<Stmt>, span: Span) -> Item {
+    fn item_from_head(&self, head: Pair<Rule>, body: Vec<Stmt>, broken: Vec<String>, span: Span) -> Item {
         let rule = head.as_rule();
         let mut name = None;
         let mut title = None;
@@ -330,9 +338,9 @@ impl Builder {
         }
         let name = name.unwrap_or_else(|| Ident { text: String::new(), span });
         if rule == Rule::template_head {
-            Item::Template(Template { name, params, from, body, span })
+            Item::Template(Template { name, params, from, body, broken, span })
         } else {
-            Item::Pipe(Pipe { name, title, from, body, span })
+            Item::Pipe(Pipe { name, title, from, body, broken, span })
         }
     }
 
@@ -373,7 +381,7 @@ impl Builder {
 
     /// An `atom` pair (or one of its inner kinds) to an [`Atom`].
     fn atom(&self, p: Pair<Rule>) -> Atom {
-        if p.as_rule() == Rule::atom {
+        if matches!(p.as_rule(), Rule::atom | Rule::elem) {
             if let Some(inner) = p.into_inner().next() {
                 return self.atom_of(inner);
             }
@@ -387,7 +395,7 @@ impl Builder {
         let kind = match p.as_rule() {
             Rule::string => AtomKind::Str(unescape(p.as_str())),
             Rule::list => AtomKind::List(
-                p.into_inner().filter(|c| c.as_rule() == Rule::atom).map(|c| self.atom(c)).collect(),
+                p.into_inner().filter(|c| c.as_rule() == Rule::elem).map(|c| self.atom(c)).collect(),
             ),
             Rule::param_ref => AtomKind::Param(p.as_str()[1..].to_string()),
             _ => AtomKind::Word(p.as_str().to_string()),
@@ -782,7 +790,7 @@ impl Builder {
 }
 
 fn atoms_in(b: &Builder, inner: &[Pair<Rule>]) -> Vec<Atom> {
-    inner.iter().filter(|c| c.as_rule() == Rule::atom).map(|c| b.atom(c.clone())).collect()
+    inner.iter().filter(|c| matches!(c.as_rule(), Rule::atom | Rule::elem)).map(|c| b.atom(c.clone())).collect()
 }
 
 fn is_punct(r: Rule) -> bool {
@@ -908,7 +916,7 @@ fn previous_token(text: &str, pos: usize) -> Option<String> {
 
 /// The "expected ..." part, in words, for the rules pest tried.
 fn describe_expected(positives: &[Rule], prev: Option<&str>) -> String {
-    let wants_value = positives.iter().any(|r| matches!(r, Rule::atom | Rule::word | Rule::string | Rule::list | Rule::param_ref | Rule::name | Rule::path | Rule::modifier));
+    let wants_value = positives.iter().any(|r| matches!(r, Rule::atom | Rule::elem | Rule::word | Rule::string | Rule::list | Rule::param_ref | Rule::name | Rule::path | Rule::modifier));
     if wants_value {
         if let Some(p) = prev {
             if let Some(phrase) = value_after(p) {
@@ -939,7 +947,7 @@ fn describe_expected(positives: &[Rule], prev: Option<&str>) -> String {
             match r {
                 Rule::name => "a name".into(),
                 Rule::path => "a name such as `priority` or `contact.phone`".into(),
-                Rule::atom | Rule::word | Rule::param_ref | Rule::list => "a value".into(),
+                Rule::atom | Rule::word | Rule::param_ref | Rule::list | Rule::elem | Rule::free_word => "a value".into(),
                 Rule::string => "text in double quotes".into(),
                 Rule::modifier => "a word".into(),
                 Rule::condition | Rule::comparison | Rule::paren | Rule::within_hours | Rule::script_file | Rule::script_inline => {

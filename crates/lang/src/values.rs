@@ -85,6 +85,10 @@ pub fn duration(text: &str) -> Result<u64, ValueError> {
 pub fn format_duration(mut secs: u64) -> String {
     let mut out = String::new();
     for (unit, name) in [(604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m"), (1, "s")] {
+        // Weeks only when exact: `30d` reads better than `4w2d`.
+        if unit == 604_800 && secs % unit != 0 {
+            continue;
+        }
         if secs >= unit {
             out.push_str(&format!("{}{name}", secs / unit));
             secs %= unit;
