@@ -12,7 +12,11 @@ pub fn run(paths: &[PathBuf], json: bool, quiet: bool) -> Result<ExitCode, Strin
     }
     let mut sources = files::load(&list)?;
     let checked = switchboard_lang::check(&mut sources, &files::DiskLoader);
-    let errors = checked.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let warnings = checked.diagnostics.len() - errors;
     if json {
         for d in &checked.diagnostics {
@@ -35,7 +39,11 @@ pub fn run(paths: &[PathBuf], json: bool, quiet: bool) -> Result<ExitCode, Strin
             plural(warnings)
         );
     }
-    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn plural(n: usize) -> &'static str {
@@ -52,9 +60,19 @@ fn summary(p: &Pipe) -> String {
     let statuses: Vec<String> = p
         .statuses
         .iter()
-        .map(|s| if s.initial { format!("{} (start)", s.name) } else { s.name.clone() })
+        .map(|s| {
+            if s.initial {
+                format!("{} (start)", s.name)
+            } else {
+                s.name.clone()
+            }
+        })
         .collect();
-    let teams: Vec<String> = p.teams.iter().map(|t| format!("{} ({})", t.name, t.members.len())).collect();
+    let teams: Vec<String> = p
+        .teams
+        .iter()
+        .map(|t| format!("{} ({})", t.name, t.members.len()))
+        .collect();
     let slas: Vec<String> = p
         .slas
         .iter()
@@ -64,14 +82,32 @@ fn summary(p: &Pipe) -> String {
                 s.kind.name(),
                 switchboard_lang::values::format_duration(s.window_secs),
                 if s.business { " business" } else { "" },
-                if s.when.is_some() { " (some cards)" } else { "" }
+                if s.when.is_some() {
+                    " (some cards)"
+                } else {
+                    ""
+                }
             )
         })
         .collect();
     let mut out = format!("pipe {} \"{}\" ({})\n", p.name, p.title, p.origin);
-    out.push_str(&format!("  numbers:   {}\n", if numbers.is_empty() { "none".into() } else { numbers.join(", ") }));
+    out.push_str(&format!(
+        "  numbers:   {}\n",
+        if numbers.is_empty() {
+            "none".into()
+        } else {
+            numbers.join(", ")
+        }
+    ));
     out.push_str(&format!("  statuses:  {}\n", statuses.join(" → ")));
-    out.push_str(&format!("  fields:    {}\n", p.fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>().join(", ")));
+    out.push_str(&format!(
+        "  fields:    {}\n",
+        p.fields
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     out.push_str(&format!("  teams:     {}\n", teams.join(", ")));
     if !slas.is_empty() {
         out.push_str(&format!("  sla:       {}\n", slas.join(", ")));

@@ -6,7 +6,11 @@ use switchboard_lang::{Loader, Sources};
 /// The `.flow` files under the given paths (default `workflows/`), sorted.
 pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let defaults = [PathBuf::from("workflows")];
-    let paths = if paths.is_empty() { &defaults[..] } else { paths };
+    let paths = if paths.is_empty() {
+        &defaults[..]
+    } else {
+        paths
+    };
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -46,7 +50,8 @@ pub fn display(path: &Path) -> String {
 pub fn load(files: &[PathBuf]) -> Result<Sources, String> {
     let mut sources = Sources::new();
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
         sources.add(display(f), text);
     }
     Ok(sources)

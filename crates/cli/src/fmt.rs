@@ -9,7 +9,8 @@ pub fn run(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
     let mut changed = 0;
     let mut broken = 0;
     for path in &list {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         match switchboard_lang::fmt::format(&text) {
             Ok(formatted) if formatted == text => {}
             Ok(formatted) => {
@@ -17,7 +18,8 @@ pub fn run(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
                 if check_only {
                     println!("{} is not formatted", files::display(path));
                 } else {
-                    std::fs::write(path, formatted).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    std::fs::write(path, formatted)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                     println!("formatted {}", files::display(path));
                 }
             }
@@ -25,11 +27,13 @@ pub fn run(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
                 broken += 1;
                 let mut sources = switchboard_lang::Sources::new();
                 let id = sources.add(files::display(path), text);
-                let diags: Vec<_> =
-                    diags.into_iter().map(|mut d| {
+                let diags: Vec<_> = diags
+                    .into_iter()
+                    .map(|mut d| {
                         d.span.file = id;
                         d
-                    }).collect();
+                    })
+                    .collect();
                 eprint!("{}", switchboard_lang::diagnostic::render(&diags, &sources));
             }
         }

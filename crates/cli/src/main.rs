@@ -53,7 +53,11 @@ enum Format {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { paths, format, quiet } => check::run(&paths, format == Format::Json, quiet),
+        Command::Check {
+            paths,
+            format,
+            quiet,
+        } => check::run(&paths, format == Format::Json, quiet),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
     };
     match result {

@@ -29,7 +29,10 @@ pub struct MemoryLoader(pub BTreeMap<String, String>);
 
 impl Loader for MemoryLoader {
     fn load(&self, path: &str) -> Result<String, String> {
-        self.0.get(path).cloned().ok_or_else(|| "no such file".to_string())
+        self.0
+            .get(path)
+            .cloned()
+            .ok_or_else(|| "no such file".to_string())
     }
 }
 
@@ -51,15 +54,20 @@ impl Checked {
 }
 
 /// What text templates (reply, note, notify) may look at.
-pub const TEXT_GLOBALS: &[&str] = &["card", "contact", "message", "pipe", "agent", "now", "count"];
+pub const TEXT_GLOBALS: &[&str] = &[
+    "card", "contact", "message", "pipe", "agent", "now", "count",
+];
 
 /// Checks every `.flow` file in `sources`. Scripts the workflows name are
 /// loaded through `loader` and added to `sources`, so that their errors can
 /// be shown with their own lines.
 pub fn check(sources: &mut Sources, loader: &dyn Loader) -> Checked {
     let mut diags = Vec::new();
-    let flow_files: Vec<FileId> =
-        sources.iter().filter(|(_, f)| f.path.ends_with(".flow")).map(|(id, _)| id).collect();
+    let flow_files: Vec<FileId> = sources
+        .iter()
+        .filter(|(_, f)| f.path.ends_with(".flow"))
+        .map(|(id, _)| id)
+        .collect();
     let mut files = Vec::new();
     for id in flow_files {
         let text = sources.get(id).map(|f| f.text.clone()).unwrap_or_default();
@@ -96,8 +104,13 @@ pub fn check(sources: &mut Sources, loader: &dyn Loader) -> Checked {
                 continue;
             }
             pipe_names.insert(p.name.text.clone(), p.name.span);
-            let stmts = template::expand_pipe(p, &templates, &mut diags);
-            let mut checker = PipeChecker::new(sources, loader, &sandbox, &mut diags, p.name.text.clone());
+            let Some(stmts) = template::expand_pipe(p, &templates, &mut diags) else {
+                // The template error says what is wrong; checking a pipe
+                // without its template would only repeat it in other words.
+                continue;
+            };
+            let mut checker =
+                PipeChecker::new(sources, loader, &sandbox, &mut diags, p.name.text.clone());
             let pipe = checker.pipe(p, &stmts, &templates);
             for (n, span) in checker.number_spans.drain(..) {
                 if let Some((other, _)) = numbers.get(&n) {
@@ -117,13 +130,20 @@ pub fn check(sources: &mut Sources, loader: &dyn Loader) -> Checked {
         }
     }
     diagnostic::sort(&mut diags, sources);
-    Checked { workflow, diagnostics: diags }
+    Checked {
+        workflow,
+        diagnostics: diags,
+    }
 }
 
 fn duplicate(what: &str, name: &Ident, first: Span) -> Diagnostic {
-    Diagnostic::error(codes::DUPLICATE, name.span, format!("{what} `{}` is defined twice", name.text))
-        .with_help(format!("rename one of them, or remove one"))
-        .with_note(first, "first defined here")
+    Diagnostic::error(
+        codes::DUPLICATE,
+        name.span,
+        format!("{what} `{}` is defined twice", name.text),
+    )
+    .with_help("rename one of them, or remove one")
+    .with_note(first, "first defined here")
 }
 
 /// The type of what a condition looks at.
@@ -141,15 +161,36 @@ enum Ty {
 const SLA_STATES: &[&str] = &["ok", "warning", "breached", "none"];
 const RESPONDERS: &[&str] = &["team", "customer"];
 const MESSAGE_TYPES: &[&str] = &[
-    "text", "image", "audio", "video", "document", "sticker", "location", "contacts", "interactive",
-    "button", "reaction", "order", "system", "unsupported", "unknown",
+    "text",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "order",
+    "system",
+    "unsupported",
+    "unknown",
 ];
 const MESSAGE_ATTRS: &[&str] = &["text", "type", "from", "id"];
 const CARD_ATTRS: &[&str] = &["number", "status", "team", "assignee", "sla"];
 const BUILTIN_SUBJECTS: &[&str] = &["status", "team", "assignee", "sla", "last_responder"];
 const TRIGGERS: &[&str] = &[
-    "card.created", "message.received", "message.sent", "status.changed", "field.changed",
-    "card.assigned", "sla.warning", "sla.breached", "idle", "window.closing",
+    "card.created",
+    "message.received",
+    "message.sent",
+    "status.changed",
+    "field.changed",
+    "card.assigned",
+    "sla.warning",
+    "sla.breached",
+    "idle",
+    "window.closing",
 ];
 
 /// Where a condition is: rules know the message that started them.
@@ -234,15 +275,25 @@ impl<'a> PipeChecker<'a> {
         match self.sources.get(span.file) {
             Some(f) => {
                 let (line, column) = f.line_col(span.start as usize);
-                Origin { file: f.path.clone(), line: line as u32, column: column as u32 }
+                Origin {
+                    file: f.path.clone(),
+                    line: line as u32,
+                    column: column as u32,
+                }
             }
-            None => Origin { file: String::new(), line: 0, column: 0 },
+            None => Origin {
+                file: String::new(),
+                line: 0,
+                column: 0,
+            },
         }
     }
 
     /// A span inside a quoted string atom, when the string has no escapes.
     fn inner_span(&self, atom: &Atom, at: Option<(usize, usize)>) -> Span {
-        let (Some((s, e)), AtomKind::Str(text)) = (at, &atom.kind) else { return atom.span };
+        let (Some((s, e)), AtomKind::Str(text)) = (at, &atom.kind) else {
+            return atom.span;
+        };
         if self.sources.slice(atom.span).len() == text.len() + 2 {
             atom.span.sub(s + 1, e + 1)
         } else {
@@ -266,7 +317,11 @@ impl<'a> PipeChecker<'a> {
                 None
             }
             AtomKind::List(_) => {
-                self.err(codes::WRONG_TYPE, atom.span, format!("expected {what}, found a list"));
+                self.err(
+                    codes::WRONG_TYPE,
+                    atom.span,
+                    format!("expected {what}, found a list"),
+                );
                 None
             }
             AtomKind::Param(_) => None, // reported by the template check
@@ -277,8 +332,12 @@ impl<'a> PipeChecker<'a> {
         match &atom.kind {
             AtomKind::Str(s) => Some(s),
             AtomKind::Word(w) if !w.is_empty() => {
-                let d = Diagnostic::error(codes::WRONG_TYPE, atom.span, format!("{what} must be in double quotes"))
-                    .with_help(format!("write \"{w}\""));
+                let d = Diagnostic::error(
+                    codes::WRONG_TYPE,
+                    atom.span,
+                    format!("{what} must be in double quotes"),
+                )
+                .with_help(format!("write \"{w}\""));
                 self.push(d);
                 None
             }
@@ -291,13 +350,17 @@ impl<'a> PipeChecker<'a> {
     fn pipe(&mut self, decl: &ast::Pipe, stmts: &[Stmt], templates: &Templates) -> Pipe {
         self.broken.extend(decl.broken.iter().cloned());
         let mut from = decl.from.as_ref();
+        let mut seen = BTreeSet::new();
         while let Some(f) = from {
-            let Some(t) = templates.get(&f.template.text) else { break };
-            self.broken.extend(t.broken.iter().cloned());
-            from = t.from.as_ref();
-            if from.is_some_and(|x| x.template.text == f.template.text) {
+            // Templates may form a cycle (reported elsewhere): visit each once.
+            if !seen.insert(f.template.text.clone()) {
                 break;
             }
+            let Some(t) = templates.get(&f.template.text) else {
+                break;
+            };
+            self.broken.extend(t.broken.iter().cloned());
+            from = t.from.as_ref();
         }
         let mut numbers = Vec::new();
         let mut timezone = None;
@@ -306,8 +369,12 @@ impl<'a> PipeChecker<'a> {
         let mut seen_single: HashMap<&'static str, Span> = HashMap::new();
         let mut single = |me: &mut Self, what: &'static str, span: Span| {
             if let Some(first) = seen_single.get(what) {
-                let d = Diagnostic::error(codes::DUPLICATE, span, format!("`{what}` is given twice in pipe `{}`", me.pipe))
-                    .with_note(*first, "first given here");
+                let d = Diagnostic::error(
+                    codes::DUPLICATE,
+                    span,
+                    format!("`{what}` is given twice in pipe `{}`", me.pipe),
+                )
+                .with_note(*first, "first given here");
                 me.push(d);
                 false
             } else {
@@ -320,10 +387,14 @@ impl<'a> PipeChecker<'a> {
         for stmt in stmts {
             match &stmt.kind {
                 StmtKind::Number { number, id } => {
-                    let Some(text) = self.quoted(number, "the phone number") else { continue };
+                    let Some(text) = self.quoted(number, "the phone number") else {
+                        continue;
+                    };
                     match values::phone_digits(text) {
                         Ok(digits) => {
-                            let id = id.as_ref().and_then(|i| self.scalar(i, "the phone_number_id").map(str::to_string));
+                            let id = id.as_ref().and_then(|i| {
+                                self.scalar(i, "the phone_number_id").map(str::to_string)
+                            });
                             if let Some(i) = &id {
                                 if !i.chars().all(|c| c.is_ascii_digit()) || i.is_empty() {
                                     let d = Diagnostic::error(
@@ -335,7 +406,11 @@ impl<'a> PipeChecker<'a> {
                                 }
                             }
                             self.number_spans.push((digits.clone(), number.span));
-                            numbers.push(PhoneNumber { display: text.to_string(), digits, phone_number_id: id });
+                            numbers.push(PhoneNumber {
+                                display: text.to_string(),
+                                digits,
+                                phone_number_id: id,
+                            });
                         }
                         Err(e) => self.value_error(codes::BAD_PHONE, number, e),
                     }
@@ -344,15 +419,23 @@ impl<'a> PipeChecker<'a> {
                     if !single(self, "timezone", stmt.span) {
                         continue;
                     }
-                    let Some(text) = self.quoted(a, "the time zone") else { continue };
+                    let Some(text) = self.quoted(a, "the time zone") else {
+                        continue;
+                    };
                     match text.parse::<chrono_tz::Tz>() {
                         Ok(tz) => timezone = Some(tz),
                         Err(_) => {
                             let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
-                            let help = did_you_mean(text, names)
-                                .unwrap_or_else(|| "use a name from the tz database, such as \"America/Sao_Paulo\"".into());
-                            let d = Diagnostic::error(codes::BAD_TIMEZONE, a.span, format!("unknown time zone `{text}`"))
-                                .with_help(help);
+                            let help = did_you_mean(text, names).unwrap_or_else(|| {
+                                "use a name from the tz database, such as \"America/Sao_Paulo\""
+                                    .into()
+                            });
+                            let d = Diagnostic::error(
+                                codes::BAD_TIMEZONE,
+                                a.span,
+                                format!("unknown time zone `{text}`"),
+                            )
+                            .with_help(help);
                             self.push(d);
                         }
                     }
@@ -362,7 +445,9 @@ impl<'a> PipeChecker<'a> {
                         continue;
                     }
                     self.has_hours = true;
-                    let Some(text) = self.quoted(a, "the business hours") else { continue };
+                    let Some(text) = self.quoted(a, "the business hours") else {
+                        continue;
+                    };
                     match values::business_hours(text) {
                         Ok(h) => hours = Some(h),
                         Err(e) => self.value_error(codes::BAD_HOURS, a, e),
@@ -370,14 +455,22 @@ impl<'a> PipeChecker<'a> {
                 }
                 StmtKind::Holidays(days) => {
                     for a in days {
-                        let Some(text) = self.scalar(a, "a date") else { continue };
+                        let Some(text) = self.scalar(a, "a date") else {
+                            continue;
+                        };
                         match values::date(text) {
                             Ok(d) => holidays.push(d),
                             Err(e) => self.value_error(codes::BAD_DATE, a, e),
                         }
                     }
                 }
-                StmtKind::Field { name, ty, choices, default, shown } => {
+                StmtKind::Field {
+                    name,
+                    ty,
+                    choices,
+                    default,
+                    shown,
+                } => {
                     self.field(name, ty, choices.as_deref(), default.as_ref(), *shown);
                 }
                 StmtKind::Status { name, modifiers } => self.status(name, modifiers),
@@ -386,21 +479,39 @@ impl<'a> PipeChecker<'a> {
             }
         }
         if self.statuses.is_empty() {
-            let d = Diagnostic::error(codes::MISSING_SETTING, decl.name.span, format!("pipe `{}` has no statuses", self.pipe))
-                .with_help("add at least one, such as `status new open initial`");
+            let d = Diagnostic::error(
+                codes::MISSING_SETTING,
+                decl.name.span,
+                format!("pipe `{}` has no statuses", self.pipe),
+            )
+            .with_help("add at least one, such as `status new open initial`");
             self.push(d);
         } else {
             let initial: Vec<&Status> = self.statuses.iter().filter(|s| s.initial).collect();
             if initial.is_empty() {
                 let first = &self.statuses[0].name;
-                let span = self.status_spans.get(first).copied().unwrap_or(decl.name.span);
-                let d = Diagnostic::error(codes::NO_INITIAL, decl.name.span, format!("pipe `{}` has no initial status", self.pipe))
-                    .with_help(format!("mark where new cards start, for example `status {first} open initial`"))
-                    .with_note(span, "the first status is here");
+                let span = self
+                    .status_spans
+                    .get(first)
+                    .copied()
+                    .unwrap_or(decl.name.span);
+                let d = Diagnostic::error(
+                    codes::NO_INITIAL,
+                    decl.name.span,
+                    format!("pipe `{}` has no initial status", self.pipe),
+                )
+                .with_help(format!(
+                    "mark where new cards start, for example `status {first} open initial`"
+                ))
+                .with_note(span, "the first status is here");
                 self.push(d);
             } else if initial.len() > 1 {
                 let names: Vec<String> = initial.iter().map(|s| s.name.clone()).collect();
-                let first = self.status_spans.get(&names[0]).copied().unwrap_or(decl.name.span);
+                let first = self
+                    .status_spans
+                    .get(&names[0])
+                    .copied()
+                    .unwrap_or(decl.name.span);
                 for n in &names[1..] {
                     let span = self.status_spans.get(n).copied().unwrap_or(decl.name.span);
                     let d = Diagnostic::error(
@@ -408,7 +519,9 @@ impl<'a> PipeChecker<'a> {
                         span,
                         format!("`{n}` is marked initial, but `{}` already is", names[0]),
                     )
-                    .with_help("new cards start in exactly one status: remove `initial` from all but one")
+                    .with_help(
+                        "new cards start in exactly one status: remove `initial` from all but one",
+                    )
                     .with_note(first, "the other initial status");
                     self.push(d);
                 }
@@ -430,15 +543,36 @@ impl<'a> PipeChecker<'a> {
         let mut schedules = Vec::new();
         let mut views = Vec::new();
         let mut view_names: HashMap<String, Span> = HashMap::new();
-        let ctx = MoveCtx { flows: flows.clone(), statuses: self.statuses.clone() };
+        let ctx = MoveCtx {
+            flows: flows.clone(),
+            statuses: self.statuses.clone(),
+        };
         for stmt in stmts {
             match &stmt.kind {
-                StmtKind::Sla { kind, window, business, warn, when } => {
-                    if let Some(s) = self.sla(kind, window, *business, warn.as_ref(), when.as_ref(), stmt.span) {
+                StmtKind::Sla {
+                    kind,
+                    window,
+                    business,
+                    warn,
+                    when,
+                } => {
+                    if let Some(s) = self.sla(
+                        kind,
+                        window,
+                        *business,
+                        warn.as_ref(),
+                        when.as_ref(),
+                        stmt.span,
+                    ) {
                         slas.push((s, stmt.span, when.clone()));
                     }
                 }
-                StmtKind::Rule { name, trigger, when, actions } => {
+                StmtKind::Rule {
+                    name,
+                    trigger,
+                    when,
+                    actions,
+                } => {
                     if let Some(n) = name {
                         if let Some(first) = rule_names.get(&n.text) {
                             self.push(duplicate("rule", n, *first));
@@ -446,23 +580,40 @@ impl<'a> PipeChecker<'a> {
                             rule_names.insert(n.text.clone(), n.span);
                         }
                     }
-                    if let Some(r) = self.rule(name.as_ref(), trigger, when.as_ref(), actions, stmt.span, &ctx) {
+                    if let Some(r) = self.rule(
+                        name.as_ref(),
+                        trigger,
+                        when.as_ref(),
+                        actions,
+                        stmt.span,
+                        &ctx,
+                    ) {
                         rule_spans.push((stmt.span, actions.clone()));
                         rules.push(r);
                     }
                 }
-                StmtKind::Every { cron, when, actions } => {
+                StmtKind::Every {
+                    cron,
+                    when,
+                    actions,
+                } => {
                     if let Some(s) = self.schedule(cron, when.as_ref(), actions, stmt.span, &ctx) {
                         schedules.push(s);
                     }
                 }
-                StmtKind::View { name, title, filter, sort } => {
+                StmtKind::View {
+                    name,
+                    title,
+                    filter,
+                    sort,
+                } => {
                     if let Some(first) = view_names.get(&name.text) {
                         self.push(duplicate("view", name, *first));
                         continue;
                     }
                     view_names.insert(name.text.clone(), name.span);
-                    if let Some(v) = self.view(name, title.as_ref(), filter.as_ref(), sort.as_ref()) {
+                    if let Some(v) = self.view(name, title.as_ref(), filter.as_ref(), sort.as_ref())
+                    {
                         views.push(v);
                     }
                 }
@@ -473,23 +624,35 @@ impl<'a> PipeChecker<'a> {
         self.rule_loops(&rules, &rule_spans);
 
         let title = match &decl.title {
-            Some(t) => self.quoted(t, "the pipe's title").unwrap_or_default().to_string(),
+            Some(t) => self
+                .quoted(t, "the pipe's title")
+                .unwrap_or_default()
+                .to_string(),
             None => decl.name.text.clone(),
         };
-        if numbers.is_empty() {
+        let wrote_number = stmts
+            .iter()
+            .any(|s| matches!(s.kind, StmtKind::Number { .. }));
+        if numbers.is_empty() && !wrote_number {
             let d = Diagnostic::warning(
                 codes::MISSING_SETTING,
                 decl.name.span,
-                format!("pipe `{}` has no `number`: no WhatsApp message will reach it", self.pipe),
+                format!(
+                    "pipe `{}` has no `number`: no WhatsApp message will reach it",
+                    self.pipe
+                ),
             )
             .with_help("add the number that feeds it, such as `number \"+55 11 4000-1000\"`");
             self.push(d);
         }
-        if hours.is_some() && timezone.is_none() && seen_single.get("timezone").is_none() {
+        if hours.is_some() && timezone.is_none() && !seen_single.contains_key("timezone") {
             let d = Diagnostic::warning(
                 codes::MISSING_SETTING,
                 decl.name.span,
-                format!("pipe `{}` has business hours but no `timezone`: they are read as UTC", self.pipe),
+                format!(
+                    "pipe `{}` has business hours but no `timezone`: they are read as UTC",
+                    self.pipe
+                ),
             )
             .with_help("add `timezone \"America/Sao_Paulo\"` (or your own)");
             self.push(d);
@@ -516,15 +679,29 @@ impl<'a> PipeChecker<'a> {
 
     // ------------------------------------------------------------ declarations
 
-    fn field(&mut self, name: &Ident, ty: &Ident, choices: Option<&[Atom]>, default: Option<&Atom>, shown: bool) {
+    fn field(
+        &mut self,
+        name: &Ident,
+        ty: &Ident,
+        choices: Option<&[Atom]>,
+        default: Option<&Atom>,
+        shown: bool,
+    ) {
         if let Some(first) = self.field_spans.get(&name.text) {
             let d = duplicate("field", name, *first);
             self.push(d);
             return;
         }
         if BUILTIN_SUBJECTS.contains(&name.text.as_str()) {
-            self.err(codes::DUPLICATE, name.span, format!("`{}` is a built-in part of every card and cannot be a field name", name.text))
-                .help = Some("choose another name".into());
+            self.err(
+                codes::DUPLICATE,
+                name.span,
+                format!(
+                    "`{}` is a built-in part of every card and cannot be a field name",
+                    name.text
+                ),
+            )
+            .help = Some("choose another name".into());
             return;
         }
         const TYPES: &[&str] = &["text", "number", "choice", "date", "bool", "agent"];
@@ -537,38 +714,75 @@ impl<'a> PipeChecker<'a> {
             "agent" => FieldType::Agent,
             "choice" => {
                 let Some(list) = choices else {
-                    self.err(codes::WRONG_TYPE, ty.span, "a choice field needs its values")
-                        .help = Some(format!("write `field {}: choice(low, normal, high)`", name.text));
+                    self.err(
+                        codes::WRONG_TYPE,
+                        ty.span,
+                        "a choice field needs its values",
+                    )
+                    .help = Some(format!(
+                        "write `field {}: choice(low, normal, high)`",
+                        name.text
+                    ));
                     return;
                 };
                 let mut values: Vec<String> = Vec::new();
                 for a in list {
-                    let Some(v) = self.scalar(a, "a choice value") else { continue };
+                    let Some(v) = self.scalar(a, "a choice value") else {
+                        continue;
+                    };
                     if values.iter().any(|x| x == v) {
-                        self.err(codes::DUPLICATE, a.span, format!("choice value `{v}` is listed twice"));
+                        self.err(
+                            codes::DUPLICATE,
+                            a.span,
+                            format!("choice value `{v}` is listed twice"),
+                        );
                     } else {
                         values.push(v.to_string());
                     }
                 }
                 if values.is_empty() {
-                    self.err(codes::WRONG_TYPE, ty.span, "a choice field needs at least one value");
+                    self.err(
+                        codes::WRONG_TYPE,
+                        ty.span,
+                        "a choice field needs at least one value",
+                    );
                     return;
                 }
                 FieldType::Choice(values)
             }
             other => {
-                let help = did_you_mean(other, TYPES.iter().copied())
-                    .unwrap_or_else(|| "field types are text, number, choice(...), date, bool and agent".into());
-                self.err(codes::UNKNOWN_WORD, ty.span, format!("unknown field type `{other}`")).help = Some(help);
+                let help = did_you_mean(other, TYPES.iter().copied()).unwrap_or_else(|| {
+                    "field types are text, number, choice(...), date, bool and agent".into()
+                });
+                self.err(
+                    codes::UNKNOWN_WORD,
+                    ty.span,
+                    format!("unknown field type `{other}`"),
+                )
+                .help = Some(help);
                 return;
             }
         };
         if choices.is_some() && !matches!(ty, FieldType::Choice(_)) {
-            self.err(codes::WRONG_TYPE, ty_span, format!("only choice fields take a list of values, and `{}` is {}", name.text, ty));
+            self.err(
+                codes::WRONG_TYPE,
+                ty_span,
+                format!(
+                    "only choice fields take a list of values, and `{}` is {}",
+                    name.text, ty
+                ),
+            );
         }
-        let default = default.and_then(|d| self.typed_value(d, &ty_of_field(&ty), &format!("field `{}`", name.text)));
+        let default = default.and_then(|d| {
+            self.typed_value(d, &ty_of_field(&ty), &format!("field `{}`", name.text))
+        });
         self.field_spans.insert(name.text.clone(), name.span);
-        self.fields.push(Field { name: name.text.clone(), ty, default, shown });
+        self.fields.push(Field {
+            name: name.text.clone(),
+            ty,
+            default,
+            shown,
+        });
     }
 
     fn status(&mut self, name: &Ident, modifiers: &[Ident]) {
@@ -582,8 +796,13 @@ impl<'a> PipeChecker<'a> {
         for m in modifiers {
             if let Some((_, k)) = StatusKind::ALL.iter().find(|(n, _)| *n == m.text) {
                 if kind.is_some() {
-                    self.err(codes::UNKNOWN_WORD, m.span, format!("status `{}` has two kinds", name.text))
-                        .help = Some("a status has one kind: open, active, paused, done or closed".into());
+                    self.err(
+                        codes::UNKNOWN_WORD,
+                        m.span,
+                        format!("status `{}` has two kinds", name.text),
+                    )
+                    .help =
+                        Some("a status has one kind: open, active, paused, done or closed".into());
                 }
                 kind = Some(*k);
             } else if m.text == "initial" {
@@ -591,12 +810,19 @@ impl<'a> PipeChecker<'a> {
             } else if m.text == "final" {
                 is_final = true;
             } else {
-                let words = StatusKind::ALL.iter().map(|(n, _)| *n).chain(["initial", "final"]);
+                let words = StatusKind::ALL
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .chain(["initial", "final"]);
                 let help = did_you_mean(&m.text, words).unwrap_or_else(|| {
                     "after the name come the kind (open, active, paused, done or closed) and `initial` or `final`".into()
                 });
-                self.err(codes::UNKNOWN_WORD, m.span, format!("unknown word `{}` in status `{}`", m.text, name.text)).help =
-                    Some(help);
+                self.err(
+                    codes::UNKNOWN_WORD,
+                    m.span,
+                    format!("unknown word `{}` in status `{}`", m.text, name.text),
+                )
+                .help = Some(help);
             }
         }
         let kind = kind.unwrap_or(if initial {
@@ -607,7 +833,12 @@ impl<'a> PipeChecker<'a> {
             StatusKind::Active
         });
         self.status_spans.insert(name.text.clone(), name.span);
-        self.statuses.push(Status { name: name.text.clone(), kind, initial, is_final });
+        self.statuses.push(Status {
+            name: name.text.clone(),
+            kind,
+            initial,
+            is_final,
+        });
     }
 
     fn team(&mut self, name: &Ident, members: &[Atom]) {
@@ -618,29 +849,50 @@ impl<'a> PipeChecker<'a> {
         }
         let mut list: Vec<String> = Vec::new();
         for m in members {
-            let Some(email) = self.scalar(m, "an agent's e-mail") else { continue };
+            let Some(email) = self.scalar(m, "an agent's e-mail") else {
+                continue;
+            };
             if let Err(e) = values::email(email) {
                 self.value_error(codes::BAD_EMAIL, m, e);
             } else if list.iter().any(|x| x.eq_ignore_ascii_case(email)) {
-                self.err(codes::DUPLICATE, m.span, format!("`{email}` is listed twice in team `{}`", name.text));
+                self.err(
+                    codes::DUPLICATE,
+                    m.span,
+                    format!("`{email}` is listed twice in team `{}`", name.text),
+                );
             } else {
                 list.push(email.to_string());
             }
         }
         self.team_spans.insert(name.text.clone(), name.span);
-        self.teams.push(Team { name: name.text.clone(), members: list });
+        self.teams.push(Team {
+            name: name.text.clone(),
+            members: list,
+        });
     }
 
     fn route(&mut self, name: &Ident, by: &Ident, entries: &[ast::RouteEntry], span: Span) {
         if let Some(first) = self.team_spans.get(&name.text) {
-            let what = if self.teams.iter().any(|t| t.name == name.text) { "team" } else { "route" };
-            let d = Diagnostic::error(codes::DUPLICATE, name.span, format!("`{}` is already the name of a {what}", name.text))
-                .with_help("teams and routes share one set of names: `assign` must know which one you mean")
-                .with_note(*first, "first defined here");
+            let what = if self.teams.iter().any(|t| t.name == name.text) {
+                "team"
+            } else {
+                "route"
+            };
+            let d = Diagnostic::error(
+                codes::DUPLICATE,
+                name.span,
+                format!("`{}` is already the name of a {what}", name.text),
+            )
+            .with_help(
+                "teams and routes share one set of names: `assign` must know which one you mean",
+            )
+            .with_note(*first, "first defined here");
             self.push(d);
             return;
         }
-        let Some(subject) = self.subject(by, Place::View) else { return };
+        let Some(subject) = self.subject(by, Place::View) else {
+            return;
+        };
         let ty = self.subject_type(&subject);
         let is_phone = matches!(&subject, Subject::Contact(a) if a == "phone" || a == "wa_id");
         let mut keys_seen: HashMap<String, Span> = HashMap::new();
@@ -651,13 +903,19 @@ impl<'a> PipeChecker<'a> {
             let target = target.and_then(|t| self.team_name(&t, e.target.span));
             if e.is_else {
                 if otherwise.is_some() {
-                    self.err(codes::DUPLICATE, e.span, format!("route `{}` has two `else` lines", name.text));
+                    self.err(
+                        codes::DUPLICATE,
+                        e.span,
+                        format!("route `{}` has two `else` lines", name.text),
+                    );
                 }
                 otherwise = Some(target);
                 continue;
             }
             for k in &e.keys {
-                let Some(text) = self.scalar(k, "a key") else { continue };
+                let Some(text) = self.scalar(k, "a key") else {
+                    continue;
+                };
                 let key = if is_phone {
                     match values::phone_prefix(text) {
                         Ok(d) => d,
@@ -670,17 +928,27 @@ impl<'a> PipeChecker<'a> {
                     if let Ty::Words(what, words) = &ty {
                         if !words.iter().any(|w| w == text) {
                             let help = did_you_mean(text, words.iter().map(String::as_str))
-                                .unwrap_or_else(|| format!("the values of {what} are: {}", words.join(", ")));
-                            self.err(codes::CHOICE_VALUE, k.span, format!("`{text}` is not one of the values of {what}")).help =
-                                Some(help);
+                                .unwrap_or_else(|| {
+                                    format!("the values of {what} are: {}", words.join(", "))
+                                });
+                            self.err(
+                                codes::CHOICE_VALUE,
+                                k.span,
+                                format!("`{text}` is not one of the values of {what}"),
+                            )
+                            .help = Some(help);
                             continue;
                         }
                     }
                     text.to_string()
                 };
                 if let Some(first) = keys_seen.get(&key) {
-                    let d = Diagnostic::error(codes::DUPLICATE, k.span, format!("`{text}` appears twice in route `{}`", name.text))
-                        .with_note(*first, "first here");
+                    let d = Diagnostic::error(
+                        codes::DUPLICATE,
+                        k.span,
+                        format!("`{text}` appears twice in route `{}`", name.text),
+                    )
+                    .with_note(*first, "first here");
                     self.push(d);
                     continue;
                 }
@@ -693,8 +961,14 @@ impl<'a> PipeChecker<'a> {
         self.team_spans.insert(name.text.clone(), name.span);
         match otherwise {
             None => {
-                self.err(codes::ROUTE_WITHOUT_ELSE, span, format!("route `{}` has no `else` line", name.text)).help =
-                    Some("add `else -> TEAM` as the last line, for values that match no line".into());
+                self.err(
+                    codes::ROUTE_WITHOUT_ELSE,
+                    span,
+                    format!("route `{}` has no `else` line", name.text),
+                )
+                .help = Some(
+                    "add `else -> TEAM` as the last line, for values that match no line".into(),
+                );
             }
             Some(t) => self.routes.push(Route {
                 name: name.text.clone(),
@@ -713,9 +987,15 @@ impl<'a> PipeChecker<'a> {
             return None;
         }
         let names: Vec<String> = self.teams.iter().map(|t| t.name.clone()).collect();
-        let help = did_you_mean(name, names.iter().map(String::as_str))
-            .unwrap_or_else(|| format!("the teams of pipe `{}` are: {}", self.pipe, list_or_none(&names)));
-        self.err(codes::UNKNOWN_TEAM, span, format!("unknown team `{name}`")).help = Some(help);
+        let help = did_you_mean(name, names.iter().map(String::as_str)).unwrap_or_else(|| {
+            format!(
+                "the teams of pipe `{}` are: {}",
+                self.pipe,
+                list_or_none(&names)
+            )
+        });
+        self.err(codes::UNKNOWN_TEAM, span, format!("unknown team `{name}`"))
+            .help = Some(help);
         None
     }
 
@@ -727,9 +1007,19 @@ impl<'a> PipeChecker<'a> {
             return None;
         }
         let names: Vec<String> = self.statuses.iter().map(|s| s.name.clone()).collect();
-        let help = did_you_mean(name, names.iter().map(String::as_str))
-            .unwrap_or_else(|| format!("the statuses of pipe `{}` are: {}", self.pipe, list_or_none(&names)));
-        self.err(codes::UNKNOWN_STATUS, span, format!("unknown status `{name}`")).help = Some(help);
+        let help = did_you_mean(name, names.iter().map(String::as_str)).unwrap_or_else(|| {
+            format!(
+                "the statuses of pipe `{}` are: {}",
+                self.pipe,
+                list_or_none(&names)
+            )
+        });
+        self.err(
+            codes::UNKNOWN_STATUS,
+            span,
+            format!("unknown status `{name}`"),
+        )
+        .help = Some(help);
         None
     }
 
@@ -740,7 +1030,9 @@ impl<'a> PipeChecker<'a> {
         let mut any = false;
         let mut from_spans: HashMap<String, Span> = HashMap::new();
         for stmt in stmts {
-            let StmtKind::Flow { from, to } = &stmt.kind else { continue };
+            let StmtKind::Flow { from, to } = &stmt.kind else {
+                continue;
+            };
             any = true;
             let from_name = self.status_name(&from.text, from.span);
             if let Some(f) = &from_name {
@@ -751,7 +1043,9 @@ impl<'a> PipeChecker<'a> {
                             from.span,
                             format!("`{f}` is a final status, so no card may move on from it"),
                         )
-                        .with_help(format!("remove this line, or remove `final` from status `{f}`"))
+                        .with_help(format!(
+                            "remove this line, or remove `final` from status `{f}`"
+                        ))
                         .with_note(self.status_spans[f], "marked final here");
                         self.push(d);
                     }
@@ -759,11 +1053,17 @@ impl<'a> PipeChecker<'a> {
                 from_spans.entry(f.clone()).or_insert(from.span);
             }
             for t in to {
-                let Some(tn) = self.status_name(&t.text, t.span) else { continue };
+                let Some(tn) = self.status_name(&t.text, t.span) else {
+                    continue;
+                };
                 if let Some(f) = &from_name {
                     let list = flows.entry(f.clone()).or_default();
                     if list.contains(&tn) {
-                        self.err(codes::DUPLICATE, t.span, format!("the move `{f} -> {tn}` is listed twice"));
+                        self.err(
+                            codes::DUPLICATE,
+                            t.span,
+                            format!("the move `{f} -> {tn}` is listed twice"),
+                        );
                     } else if &tn == f {
                         self.diags.push(Diagnostic::warning(
                             codes::DUPLICATE,
@@ -780,7 +1080,12 @@ impl<'a> PipeChecker<'a> {
             return None;
         }
         // Which statuses can a card reach from the initial one?
-        if let Some(initial) = self.statuses.iter().find(|s| s.initial).map(|s| s.name.clone()) {
+        if let Some(initial) = self
+            .statuses
+            .iter()
+            .find(|s| s.initial)
+            .map(|s| s.name.clone())
+        {
             let mut seen = BTreeSet::from([initial.clone()]);
             let mut todo = vec![initial];
             while let Some(s) = todo.pop() {
@@ -797,9 +1102,15 @@ impl<'a> PipeChecker<'a> {
                         Diagnostic::warning(
                             codes::UNREACHABLE_STATUS,
                             span,
-                            format!("no card can ever reach status `{}`: no flow leads there", s.name),
+                            format!(
+                                "no card can ever reach status `{}`: no flow leads there",
+                                s.name
+                            ),
                         )
-                        .with_help(format!("add it to a `flow` line, such as `flow ... -> {}`", s.name)),
+                        .with_help(format!(
+                            "add it to a `flow` line, such as `flow ... -> {}`",
+                            s.name
+                        )),
                     );
                 }
             }
@@ -822,8 +1133,15 @@ impl<'a> PipeChecker<'a> {
             Some((_, k)) => Some(*k),
             None => {
                 let help = did_you_mean(&kind.text, SlaKind::ALL.iter().map(|(n, _)| *n))
-                    .unwrap_or_else(|| "SLA kinds are first_response, next_response and resolution".into());
-                self.err(codes::UNKNOWN_SLA_KIND, kind.span, format!("unknown SLA kind `{}`", kind.text)).help = Some(help);
+                    .unwrap_or_else(|| {
+                        "SLA kinds are first_response, next_response and resolution".into()
+                    });
+                self.err(
+                    codes::UNKNOWN_SLA_KIND,
+                    kind.span,
+                    format!("unknown SLA kind `{}`", kind.text),
+                )
+                .help = Some(help);
                 None
             }
         };
@@ -847,12 +1165,22 @@ impl<'a> PipeChecker<'a> {
             self.err(
                 codes::MISSING_SETTING,
                 span,
-                format!("`business` counts only business hours, but pipe `{}` has no `hours` line", self.pipe),
+                format!(
+                    "`business` counts only business hours, but pipe `{}` has no `hours` line",
+                    self.pipe
+                ),
             )
             .help = Some("add `hours \"Mon-Fri 09:00-18:00\"`, or remove `business`".into());
         }
         let when = when.and_then(|c| self.condition(c, Place::Sla));
-        Some(Sla { kind: k?, window_secs: window_secs?, business, warn_secs, when, origin: self.origin(span) })
+        Some(Sla {
+            kind: k?,
+            window_secs: window_secs?,
+            business,
+            warn_secs,
+            when,
+            origin: self.origin(span),
+        })
     }
 
     fn duration(&mut self, a: &Atom) -> Option<u64> {
@@ -869,15 +1197,15 @@ impl<'a> PipeChecker<'a> {
     fn sla_overlaps(&mut self, slas: &[(Sla, Span, Option<Cond>)]) {
         let mut seen: HashMap<(SlaKind, String), Span> = HashMap::new();
         for (s, span, when) in slas {
-            let key = (s.kind, when.as_ref().map(|c| format!("{c:?}")).unwrap_or_default());
+            let key = (
+                s.kind,
+                when.as_ref().map(|c| format!("{c:?}")).unwrap_or_default(),
+            );
             if let Some(first) = seen.get(&key) {
                 let d = Diagnostic::error(
                     codes::SLA_OVERLAP,
                     *span,
-                    format!(
-                        "two `{}` windows apply to the same cards",
-                        s.kind.name()
-                    ),
+                    format!("two `{}` windows apply to the same cards", s.kind.name()),
                 )
                 .with_help("keep one, or add `when ...` to say which cards get this one")
                 .with_note(*first, "the other window");
@@ -896,21 +1224,39 @@ impl<'a> PipeChecker<'a> {
             let bad_attr = |me: &mut Self, known: &[&str], what: &str| {
                 let help = did_you_mean(attr, known.iter().copied())
                     .unwrap_or_else(|| format!("{what} has: {}", known.join(", ")));
-                me.err(codes::UNKNOWN_PATH, path.span, format!("{what} has no `{attr}`")).help = Some(help);
+                me.err(
+                    codes::UNKNOWN_PATH,
+                    path.span,
+                    format!("{what} has no `{attr}`"),
+                )
+                .help = Some(help);
                 None
             };
             if attr.contains('.') {
-                self.err(codes::UNKNOWN_PATH, path.span, format!("`{text}` goes too deep: write `{root}.NAME`"));
+                self.err(
+                    codes::UNKNOWN_PATH,
+                    path.span,
+                    format!("`{text}` goes too deep: write `{root}.NAME`"),
+                );
                 return None;
             }
             return match root {
                 "contact" => Some(Subject::Contact(attr.to_string())),
                 "message" if place != Place::Rule => {
-                    self.err(codes::UNKNOWN_PATH, path.span, format!("there is no message in {}", place.name())).help =
-                        Some("`message.` can be used in rules, which start with a message or a change".into());
+                    self.err(
+                        codes::UNKNOWN_PATH,
+                        path.span,
+                        format!("there is no message in {}", place.name()),
+                    )
+                    .help = Some(
+                        "`message.` can be used in rules, which start with a message or a change"
+                            .into(),
+                    );
                     None
                 }
-                "message" if MESSAGE_ATTRS.contains(&attr) => Some(Subject::Message(attr.to_string())),
+                "message" if MESSAGE_ATTRS.contains(&attr) => {
+                    Some(Subject::Message(attr.to_string()))
+                }
                 "message" => bad_attr(self, MESSAGE_ATTRS, "a message"),
                 "card" if CARD_ATTRS.contains(&attr) => Some(match attr {
                     "status" => Subject::Status,
@@ -926,9 +1272,16 @@ impl<'a> PipeChecker<'a> {
                     bad_attr(self, CARD_ATTRS, "a card")
                 }
                 _ => {
-                    let help = did_you_mean(root, ["contact", "message", "card"])
-                        .unwrap_or_else(|| "names with a dot start with `contact.`, `message.` or `card.`".into());
-                    self.err(codes::UNKNOWN_PATH, path.span, format!("unknown name `{root}` in `{text}`")).help = Some(help);
+                    let help =
+                        did_you_mean(root, ["contact", "message", "card"]).unwrap_or_else(|| {
+                            "names with a dot start with `contact.`, `message.` or `card.`".into()
+                        });
+                    self.err(
+                        codes::UNKNOWN_PATH,
+                        path.span,
+                        format!("unknown name `{root}` in `{text}`"),
+                    )
+                    .help = Some(help);
                     None
                 }
             };
@@ -945,9 +1298,24 @@ impl<'a> PipeChecker<'a> {
                 let mut names: Vec<&str> = self.fields.iter().map(|f| f.name.as_str()).collect();
                 names.extend_from_slice(BUILTIN_SUBJECTS);
                 let help = did_you_mean(other, names.iter().copied()).unwrap_or_else(|| {
-                    format!("the fields of pipe `{}` are: {}", self.pipe, list_or_none(&self.fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()))
+                    format!(
+                        "the fields of pipe `{}` are: {}",
+                        self.pipe,
+                        list_or_none(
+                            &self
+                                .fields
+                                .iter()
+                                .map(|f| f.name.clone())
+                                .collect::<Vec<_>>()
+                        )
+                    )
                 });
-                self.err(codes::UNKNOWN_FIELD, path.span, format!("unknown field `{other}`")).help = Some(help);
+                self.err(
+                    codes::UNKNOWN_FIELD,
+                    path.span,
+                    format!("unknown field `{other}`"),
+                )
+                .help = Some(help);
                 None
             }
         }
@@ -955,17 +1323,30 @@ impl<'a> PipeChecker<'a> {
 
     fn subject_type(&self, s: &Subject) -> Ty {
         match s {
-            Subject::Field(f) => self.fields.iter().find(|x| &x.name == f).map(|x| ty_of_field(&x.ty)).unwrap_or(Ty::Text),
-            Subject::Status => Ty::Words("the statuses", self.statuses.iter().map(|s| s.name.clone()).collect()),
-            Subject::Team => {
-                Ty::Words("the teams", self.teams.iter().map(|t| t.name.clone()).collect())
-            }
+            Subject::Field(f) => self
+                .fields
+                .iter()
+                .find(|x| &x.name == f)
+                .map(|x| ty_of_field(&x.ty))
+                .unwrap_or(Ty::Text),
+            Subject::Status => Ty::Words(
+                "the statuses",
+                self.statuses.iter().map(|s| s.name.clone()).collect(),
+            ),
+            Subject::Team => Ty::Words(
+                "the teams",
+                self.teams.iter().map(|t| t.name.clone()).collect(),
+            ),
             Subject::Assignee => Ty::Agent,
             Subject::Sla => Ty::Words("`sla`", SLA_STATES.iter().map(|s| s.to_string()).collect()),
-            Subject::LastResponder => Ty::Words("`last_responder`", RESPONDERS.iter().map(|s| s.to_string()).collect()),
-            Subject::Message(a) if a == "type" => {
-                Ty::Words("`message.type`", MESSAGE_TYPES.iter().map(|s| s.to_string()).collect())
-            }
+            Subject::LastResponder => Ty::Words(
+                "`last_responder`",
+                RESPONDERS.iter().map(|s| s.to_string()).collect(),
+            ),
+            Subject::Message(a) if a == "type" => Ty::Words(
+                "`message.type`",
+                MESSAGE_TYPES.iter().map(|s| s.to_string()).collect(),
+            ),
             Subject::Card(a) if a == "number" => Ty::Number,
             _ => Ty::Text,
         }
@@ -992,7 +1373,11 @@ impl<'a> PipeChecker<'a> {
                     "||" => "or",
                     _ => "not",
                 };
-                self.err(codes::BAD_OPERATOR, op.span, format!("write `{word}` instead of `{}`", op.text));
+                self.err(
+                    codes::BAD_OPERATOR,
+                    op.span,
+                    format!("write `{word}` instead of `{}`", op.text),
+                );
                 None
             }
             Cond::Compare { lhs, op, rhs } => self.compare(lhs, op, rhs, place),
@@ -1013,12 +1398,20 @@ impl<'a> PipeChecker<'a> {
             "in" => Op::In,
             "not in" => Op::NotIn,
             "==" => {
-                self.err(codes::BAD_OPERATOR, op.span, "write `=` to compare, not `==`");
+                self.err(
+                    codes::BAD_OPERATOR,
+                    op.span,
+                    "write `=` to compare, not `==`",
+                );
                 return None;
             }
             other => {
-                self.err(codes::BAD_OPERATOR, op.span, format!("`{other}` is not a comparison")).help =
-                    Some("did you mean `>=`?".into());
+                self.err(
+                    codes::BAD_OPERATOR,
+                    op.span,
+                    format!("`{other}` is not a comparison"),
+                )
+                .help = Some("did you mean `>=`?".into());
                 return None;
             }
         };
@@ -1026,16 +1419,32 @@ impl<'a> PipeChecker<'a> {
         let ty = self.subject_type(&subject);
         let allowed: &[Op] = match &ty {
             Ty::Text => &[Op::Eq, Op::Ne, Op::In, Op::NotIn, Op::Contains, Op::Matches],
-            Ty::Number | Ty::Date => &[Op::Eq, Op::Ne, Op::Lt, Op::Le, Op::Gt, Op::Ge, Op::In, Op::NotIn],
+            Ty::Number | Ty::Date => &[
+                Op::Eq,
+                Op::Ne,
+                Op::Lt,
+                Op::Le,
+                Op::Gt,
+                Op::Ge,
+                Op::In,
+                Op::NotIn,
+            ],
             Ty::Bool => &[Op::Eq, Op::Ne],
             Ty::Words(..) | Ty::Agent => &[Op::Eq, Op::Ne, Op::In, Op::NotIn],
         };
         if !allowed.contains(&op) {
-            let list: Vec<String> = allowed.iter().map(|o| format!("`{}`", o.symbol())).collect();
+            let list: Vec<String> = allowed
+                .iter()
+                .map(|o| format!("`{}`", o.symbol()))
+                .collect();
             self.err(
                 codes::OPERATOR_TYPE,
                 lhs.span.to(rhs.span),
-                format!("`{}` cannot be used with `{subject}`, which is {}", op.symbol(), ty_name(&ty)),
+                format!(
+                    "`{}` cannot be used with `{subject}`, which is {}",
+                    op.symbol(),
+                    ty_name(&ty)
+                ),
             )
             .help = Some(format!("use {}", list.join(", ")));
             return None;
@@ -1044,35 +1453,60 @@ impl<'a> PipeChecker<'a> {
         let value = match op {
             Op::In | Op::NotIn => {
                 let AtomKind::List(items) = &rhs.kind else {
-                    self.err(codes::WRONG_TYPE, rhs.span, format!("`{}` needs a list", op.symbol())).help =
-                        Some("write the values in brackets, such as `[high, normal]`".into());
+                    self.err(
+                        codes::WRONG_TYPE,
+                        rhs.span,
+                        format!("`{}` needs a list", op.symbol()),
+                    )
+                    .help = Some("write the values in brackets, such as `[high, normal]`".into());
                     return None;
                 };
-                let vals: Vec<Option<crate::model::Value>> = items.iter().map(|i| self.typed_value(i, &ty, &what)).collect();
+                let vals: Vec<Option<crate::model::Value>> = items
+                    .iter()
+                    .map(|i| self.typed_value(i, &ty, &what))
+                    .collect();
                 Operand::List(vals.into_iter().collect::<Option<Vec<_>>>()?)
             }
             Op::Matches => {
                 let text = self.quoted(rhs, "the pattern")?;
-                match regex::RegexBuilder::new(text).case_insensitive(true).size_limit(1 << 20).build() {
+                match regex::RegexBuilder::new(text)
+                    .case_insensitive(true)
+                    .size_limit(1 << 20)
+                    .build()
+                {
                     Ok(r) => Operand::Regex(r),
                     Err(e) => {
                         let why = e.to_string();
-                        let last = why.lines().filter(|l| l.starts_with("error:")).last().unwrap_or("it is not a valid pattern");
+                        let last = why
+                            .lines()
+                            .rfind(|l| l.starts_with("error:"))
+                            .unwrap_or("it is not a valid pattern");
                         self.err(
                             codes::BAD_REGEX,
                             rhs.span,
-                            format!("`{text}` is not a valid pattern: {}", last.trim_start_matches("error: ")),
+                            format!(
+                                "`{text}` is not a valid pattern: {}",
+                                last.trim_start_matches("error: ")
+                            ),
                         )
-                        .help = Some("patterns use `|` for \"or\"; write `\\\\.` for a literal dot".into());
+                        .help = Some(
+                            "patterns use `|` for \"or\"; write `\\\\.` for a literal dot".into(),
+                        );
                         return None;
                     }
                 }
             }
-            Op::Contains => Operand::Value(crate::model::Value::Text(self.quoted(rhs, "the text to look for")?.to_string())),
+            Op::Contains => Operand::Value(crate::model::Value::Text(
+                self.quoted(rhs, "the text to look for")?.to_string(),
+            )),
             _ => {
                 if let AtomKind::List(_) = rhs.kind {
-                    self.err(codes::WRONG_TYPE, rhs.span, "a list can only follow `in` or `not in`").help =
-                        Some(format!("write `{subject} in [...]`"));
+                    self.err(
+                        codes::WRONG_TYPE,
+                        rhs.span,
+                        "a list can only follow `in` or `not in`",
+                    )
+                    .help = Some(format!("write `{subject} in [...]`"));
                     return None;
                 }
                 Operand::Value(self.typed_value(rhs, &ty, &what)?)
@@ -1100,7 +1534,11 @@ impl<'a> PipeChecker<'a> {
             Ty::Text => Some(V::Text(text.to_string())),
             Ty::Number => match values::number(text) {
                 Ok(n) => Some(V::Number(n)),
-                Err(_) => bad(self, format!("{what} is a number, and `{text}` is not one"), None),
+                Err(_) => bad(
+                    self,
+                    format!("{what} is a number, and `{text}` is not one"),
+                    None,
+                ),
             },
             Ty::Date => match values::date(text) {
                 Ok(d) => Some(V::Date(d)),
@@ -1112,7 +1550,11 @@ impl<'a> PipeChecker<'a> {
             Ty::Bool => match text {
                 "true" | "yes" => Some(V::Bool(true)),
                 "false" | "no" => Some(V::Bool(false)),
-                _ => bad(self, format!("{what} is yes or no, and `{text}` is neither"), Some("write `true` or `false`".into())),
+                _ => bad(
+                    self,
+                    format!("{what} is yes or no, and `{text}` is neither"),
+                    Some("write `true` or `false`".into()),
+                ),
             },
             Ty::Agent => match values::email(text) {
                 Ok(()) => Some(V::Text(text.to_string())),
@@ -1130,8 +1572,15 @@ impl<'a> PipeChecker<'a> {
                     "the teams" => codes::UNKNOWN_TEAM,
                     _ => codes::CHOICE_VALUE,
                 };
-                let help = did_you_mean(text, words.iter().map(String::as_str))
-                    .unwrap_or_else(|| format!("{which} are: {}", list_or_none(words)));
+                let help =
+                    did_you_mean(text, words.iter().map(String::as_str)).unwrap_or_else(|| {
+                        match code {
+                            codes::CHOICE_VALUE => {
+                                format!("the values of {what} are: {}", list_or_none(words))
+                            }
+                            _ => format!("{which} are: {}", list_or_none(words)),
+                        }
+                    });
                 let msg = match code {
                     codes::UNKNOWN_STATUS => format!("unknown status `{text}`"),
                     codes::UNKNOWN_TEAM => format!("unknown team `{text}`"),
@@ -1147,24 +1596,47 @@ impl<'a> PipeChecker<'a> {
 
     fn script_file(&mut self, a: &Atom) -> Option<Script> {
         let rel = self.quoted(a, "the script's file name")?.to_string();
-        let dir = self.sources.get(a.span.file).map(|f| f.dir().to_string()).unwrap_or_default();
+        let dir = self
+            .sources
+            .get(a.span.file)
+            .map(|f| f.dir().to_string())
+            .unwrap_or_default();
         let path = join_path(&dir, &rel);
         if !self.scripts.contains_key(&path) {
             let compiled = self.load_script(&path, &rel, a.span);
             self.scripts.insert(path.clone(), compiled);
         }
         let compiled = self.scripts.get(&path).cloned().flatten()?;
-        Some(Script { file: Some(path), origin: self.origin(a.span), compiled })
+        Some(Script {
+            file: Some(path),
+            origin: self.origin(a.span),
+            compiled,
+        })
     }
 
-    fn load_script(&mut self, path: &str, rel: &str, span: Span) -> Option<switchboard_script::CompiledScript> {
+    fn load_script(
+        &mut self,
+        path: &str,
+        rel: &str,
+        span: Span,
+    ) -> Option<switchboard_script::CompiledScript> {
         let (id, text) = match self.sources.find(path) {
-            Some(id) => (id, self.sources.get(id).map(|f| f.text.clone()).unwrap_or_default()),
+            Some(id) => (
+                id,
+                self.sources
+                    .get(id)
+                    .map(|f| f.text.clone())
+                    .unwrap_or_default(),
+            ),
             None => match self.loader.load(path) {
                 Ok(text) => (self.sources.add(path, text.clone()), text),
                 Err(why) => {
-                    self.err(codes::BAD_SCRIPT, span, format!("cannot read script `{rel}` ({path}): {why}")).help =
-                        Some("script paths are relative to the .flow file's folder".into());
+                    self.err(
+                        codes::BAD_SCRIPT,
+                        span,
+                        format!("cannot read script `{rel}` ({path}): {why}"),
+                    )
+                    .help = Some("script paths are relative to the .flow file's folder".into());
                     return None;
                 }
             },
@@ -1175,8 +1647,12 @@ impl<'a> PipeChecker<'a> {
                 let file = self.sources.get(id)?;
                 let offset = offset_of(file, e.line, e.column);
                 let at = Span::new(id, offset, offset + 1);
-                let d = Diagnostic::error(codes::BAD_SCRIPT, at, format!("script `{rel}` does not compile: {}", e.message))
-                    .with_note(span, "the script is used here");
+                let d = Diagnostic::error(
+                    codes::BAD_SCRIPT,
+                    at,
+                    format!("script `{rel}` does not compile: {}", e.message),
+                )
+                .with_note(span, "the script is used here");
                 self.push(d);
                 None
             }
@@ -1185,22 +1661,32 @@ impl<'a> PipeChecker<'a> {
 
     fn script_inline(&mut self, code: &ast::Code) -> Option<Script> {
         match self.sandbox.compile(&code.text) {
-            Ok(c) => Some(Script { file: None, origin: self.origin(code.span), compiled: c }),
+            Ok(c) => Some(Script {
+                file: None,
+                origin: self.origin(code.span),
+                compiled: c,
+            }),
             Err(e) => {
                 let tmp = crate::source::SourceFile::new("", code.text.clone());
                 let off = offset_of(&tmp, e.line, e.column);
                 let at = code.span.sub(1 + off, 2 + off);
-                self.err(codes::BAD_SCRIPT, at, format!("the script does not compile: {}", e.message));
+                self.err(
+                    codes::BAD_SCRIPT,
+                    at,
+                    format!("the script does not compile: {}", e.message),
+                );
                 None
             }
         }
     }
 
     fn text(&mut self, a: &Atom, what: &str) -> Option<Text> {
-        let src = self.quoted(a, what)?.to_string();
+        let src = self.quoted(a, &format!("the {what}"))?.to_string();
         let mut env = minijinja::Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
-        let result = env.template_from_str(&src).map(|t| t.undeclared_variables(false));
+        let result = env
+            .template_from_str(&src)
+            .map(|t| t.undeclared_variables(false));
         match result {
             Ok(vars) => {
                 let mut vars: Vec<String> = vars.into_iter().collect();
@@ -1209,12 +1695,21 @@ impl<'a> PipeChecker<'a> {
                     if !TEXT_GLOBALS.contains(&v.as_str()) {
                         let at = src.find(&v).map(|i| (i, i + v.len()));
                         let span = self.inner_span(a, at);
-                        let help = did_you_mean(&v, TEXT_GLOBALS.iter().copied())
-                            .unwrap_or_else(|| format!("a text can use: {}", TEXT_GLOBALS.join(", ")));
-                        self.err(codes::UNKNOWN_PATH, span, format!("unknown name `{v}` in the text")).help = Some(help);
+                        let help =
+                            did_you_mean(&v, TEXT_GLOBALS.iter().copied()).unwrap_or_else(|| {
+                                format!("a text can use: {}", TEXT_GLOBALS.join(", "))
+                            });
+                        self.err(
+                            codes::UNKNOWN_PATH,
+                            span,
+                            format!("unknown name `{v}` in the text"),
+                        )
+                        .help = Some(help);
                     }
                 }
-                Some(Text { source: Arc::from(src.as_str()) })
+                Some(Text {
+                    source: Arc::from(src.as_str()),
+                })
             }
             Err(e) => {
                 let detail = e.detail().unwrap_or("it cannot be read").to_string();
@@ -1234,12 +1729,21 @@ impl<'a> PipeChecker<'a> {
         if !TRIGGERS.contains(&name) {
             let help = did_you_mean(name, TRIGGERS.iter().copied())
                 .unwrap_or_else(|| format!("triggers are: {}", TRIGGERS.join(", ")));
-            self.err(codes::UNKNOWN_TRIGGER, t.name.span, format!("unknown trigger `{name}`")).help = Some(help);
+            self.err(
+                codes::UNKNOWN_TRIGGER,
+                t.name.span,
+                format!("unknown trigger `{name}`"),
+            )
+            .help = Some(help);
             return None;
         }
         let takes_duration = matches!(name, "idle" | "window.closing");
         if let (Some(d), false) = (&t.duration, takes_duration) {
-            self.err(codes::UNKNOWN_WORD, d.span, format!("`{name}` takes no duration"));
+            self.err(
+                codes::UNKNOWN_WORD,
+                d.span,
+                format!("`{name}` takes no duration"),
+            );
             return None;
         }
         let arg = t.arg.as_ref();
@@ -1249,7 +1753,11 @@ impl<'a> PipeChecker<'a> {
         };
         let no_arg = |me: &mut Self| {
             if let Some(a) = arg {
-                me.err(codes::UNKNOWN_WORD, a.span, format!("`{name}` takes nothing in parentheses"));
+                me.err(
+                    codes::UNKNOWN_WORD,
+                    a.span,
+                    format!("`{name}` takes nothing in parentheses"),
+                );
                 return false;
             }
             true
@@ -1265,17 +1773,28 @@ impl<'a> PipeChecker<'a> {
             },
             "field.changed" => match (arg, arg_text) {
                 (Some(a), Some(f)) => {
-                    let ident = Ident { text: f, span: a.span };
+                    let ident = Ident {
+                        text: f,
+                        span: a.span,
+                    };
                     match self.subject(&ident, Place::View)? {
                         Subject::Field(f) => Trigger::FieldChanged(f),
                         _ => {
-                            self.err(codes::UNKNOWN_FIELD, a.span, format!("`{}` is not a field", ident.text));
+                            self.err(
+                                codes::UNKNOWN_FIELD,
+                                a.span,
+                                format!("`{}` is not a field", ident.text),
+                            );
                             return None;
                         }
                     }
                 }
                 _ => {
-                    self.err(codes::UNKNOWN_FIELD, t.span, "`field.changed` needs the field, such as `field.changed(priority)`");
+                    self.err(
+                        codes::UNKNOWN_FIELD,
+                        t.span,
+                        "`field.changed` needs the field, such as `field.changed(priority)`",
+                    );
                     return None;
                 }
             },
@@ -1285,13 +1804,27 @@ impl<'a> PipeChecker<'a> {
                         Some((_, k)) => *k,
                         None => {
                             let help = did_you_mean(&k, SlaKind::ALL.iter().map(|(n, _)| *n))
-                                .unwrap_or_else(|| "SLA kinds are first_response, next_response and resolution".into());
-                            self.err(codes::UNKNOWN_SLA_KIND, a.span, format!("unknown SLA kind `{k}`")).help = Some(help);
+                                .unwrap_or_else(|| {
+                                    "SLA kinds are first_response, next_response and resolution"
+                                        .into()
+                                });
+                            self.err(
+                                codes::UNKNOWN_SLA_KIND,
+                                a.span,
+                                format!("unknown SLA kind `{k}`"),
+                            )
+                            .help = Some(help);
                             return None;
                         }
                     },
                     _ => {
-                        self.err(codes::UNKNOWN_SLA_KIND, t.span, format!("`{name}` needs the SLA kind, such as `{name}(first_response)`"));
+                        self.err(
+                            codes::UNKNOWN_SLA_KIND,
+                            t.span,
+                            format!(
+                                "`{name}` needs the SLA kind, such as `{name}(first_response)`"
+                            ),
+                        );
                         return None;
                     }
                 };
@@ -1306,7 +1839,11 @@ impl<'a> PipeChecker<'a> {
                     return None;
                 }
                 let Some(d) = &t.duration else {
-                    self.err(codes::BAD_DURATION, t.span, format!("`{name}` needs a duration, such as `{name} 2h`"));
+                    self.err(
+                        codes::BAD_DURATION,
+                        t.span,
+                        format!("`{name}` needs a duration, such as `{name} 2h`"),
+                    );
                     return None;
                 };
                 let secs = self.duration(d)?;
@@ -1334,22 +1871,46 @@ impl<'a> PipeChecker<'a> {
     ) -> Option<Rule> {
         let trig = self.trigger(trigger);
         let condition = when.map(|c| self.condition(c, Place::Rule));
-        let from = trig.as_ref().map(|t| ctx.sources_of(t, when)).unwrap_or(None);
+        let from = trig
+            .as_ref()
+            .map(|t| ctx.sources_of(t, when))
+            .unwrap_or(None);
         let acts = self.actions(actions, Place::Rule, from, ctx);
         let origin = self.origin(span);
         let name = match name {
             Some(n) => n.text.clone(),
-            None => format!("on {} at line {}", self.sources.slice(trigger.span).split_whitespace().collect::<Vec<_>>().join(" "), origin.line),
+            None => format!(
+                "on {} at line {}",
+                self.sources
+                    .slice(trigger.span)
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                origin.line
+            ),
         };
         let condition = match condition {
             Some(None) => return None,
             Some(c) => c,
             None => None,
         };
-        Some(Rule { name, origin, trigger: trig?, condition, actions: acts? })
+        Some(Rule {
+            name,
+            origin,
+            trigger: trig?,
+            condition,
+            actions: acts?,
+        })
     }
 
-    fn schedule(&mut self, cron: &Atom, when: Option<&Cond>, actions: &[ast::Action], span: Span, ctx: &MoveCtx) -> Option<Schedule> {
+    fn schedule(
+        &mut self,
+        cron: &Atom,
+        when: Option<&Cond>,
+        actions: &[ast::Action],
+        span: Span,
+        ctx: &MoveCtx,
+    ) -> Option<Schedule> {
         let parsed = match self.quoted(cron, "the schedule") {
             Some(text) => match values::cron(text) {
                 Ok(c) => Some(c),
@@ -1364,7 +1925,13 @@ impl<'a> PipeChecker<'a> {
         if when.is_none() {
             for a in actions {
                 if !matches!(a.kind, ast::ActionKind::Notify { .. }) {
-                    let verb = self.sources.slice(a.span).split_whitespace().next().unwrap_or("this").to_string();
+                    let verb = self
+                        .sources
+                        .slice(a.span)
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("this")
+                        .to_string();
                     self.err(
                         codes::SCHEDULE_WITHOUT_CARDS,
                         a.span,
@@ -1382,7 +1949,13 @@ impl<'a> PipeChecker<'a> {
             Some(c) => c,
             None => None,
         };
-        Some(Schedule { cron, schedule, origin: self.origin(span), condition, actions: acts? })
+        Some(Schedule {
+            cron,
+            schedule,
+            origin: self.origin(span),
+            condition,
+            actions: acts?,
+        })
     }
 
     fn actions(
@@ -1403,11 +1976,19 @@ impl<'a> PipeChecker<'a> {
         ok.then_some(out)
     }
 
-    fn action(&mut self, a: &ast::Action, place: Place, from: &mut Option<Vec<String>>, ctx: &MoveCtx) -> Option<Action> {
+    fn action(
+        &mut self,
+        a: &ast::Action,
+        place: Place,
+        from: &mut Option<Vec<String>>,
+        ctx: &MoveCtx,
+    ) -> Option<Action> {
         use ast::ActionKind as K;
         match &a.kind {
             K::Assign { target, modes } => {
-                let t = self.scalar(target, "a team, a route or an agent's e-mail")?.to_string();
+                let t = self
+                    .scalar(target, "a team, a route or an agent's e-mail")?
+                    .to_string();
                 let target_kind = if t.contains('@') {
                     if let Err(e) = values::email(&t) {
                         self.value_error(codes::BAD_EMAIL, target, e);
@@ -1416,16 +1997,30 @@ impl<'a> PipeChecker<'a> {
                     AssignTarget::Agent(t)
                 } else if self.teams.iter().any(|x| x.name == t) {
                     AssignTarget::Team(t)
-                } else if self.routes.iter().any(|x| x.name == t) || self.team_spans.contains_key(&t) {
+                } else if self.routes.iter().any(|x| x.name == t)
+                    || self.team_spans.contains_key(&t)
+                {
                     AssignTarget::Route(t)
                 } else if self.broken.contains(&t) {
                     return None;
                 } else {
-                    let mut names: Vec<String> = self.teams.iter().map(|x| x.name.clone()).collect();
+                    let mut names: Vec<String> =
+                        self.teams.iter().map(|x| x.name.clone()).collect();
                     names.extend(self.routes.iter().map(|r| r.name.clone()));
-                    let help = did_you_mean(&t, names.iter().map(String::as_str))
-                        .unwrap_or_else(|| format!("teams and routes of pipe `{}`: {}", self.pipe, list_or_none(&names)));
-                    self.err(codes::UNKNOWN_TEAM, target.span, format!("unknown team or route `{t}`")).help = Some(help);
+                    let help =
+                        did_you_mean(&t, names.iter().map(String::as_str)).unwrap_or_else(|| {
+                            format!(
+                                "teams and routes of pipe `{}`: {}",
+                                self.pipe,
+                                list_or_none(&names)
+                            )
+                        });
+                    self.err(
+                        codes::UNKNOWN_TEAM,
+                        target.span,
+                        format!("unknown team or route `{t}`"),
+                    )
+                    .help = Some(help);
                     return None;
                 };
                 let mut mode = None;
@@ -1435,25 +2030,47 @@ impl<'a> PipeChecker<'a> {
                     match m.text.as_str() {
                         "round_robin" | "least_busy" => {
                             if mode.is_some() {
-                                self.err(codes::UNKNOWN_WORD, m.span, "choose one of `round_robin` and `least_busy`");
+                                self.err(
+                                    codes::UNKNOWN_WORD,
+                                    m.span,
+                                    "choose one of `round_robin` and `least_busy`",
+                                );
                             }
-                            mode = Some(if m.text == "round_robin" { AssignMode::RoundRobin } else { AssignMode::LeastBusy });
+                            mode = Some(if m.text == "round_robin" {
+                                AssignMode::RoundRobin
+                            } else {
+                                AssignMode::LeastBusy
+                            });
                         }
                         "available" => available = true,
                         "sticky" => sticky = true,
                         other => {
                             let help = did_you_mean(other, MODES.iter().copied())
                                 .unwrap_or_else(|| "after the team come `round_robin` or `least_busy`, `sticky` and `available`".into());
-                            self.err(codes::UNKNOWN_WORD, m.span, format!("unknown assignment mode `{other}`")).help = Some(help);
+                            self.err(
+                                codes::UNKNOWN_WORD,
+                                m.span,
+                                format!("unknown assignment mode `{other}`"),
+                            )
+                            .help = Some(help);
                             return None;
                         }
                     }
                 }
                 if matches!(target_kind, AssignTarget::Agent(_)) && !modes.is_empty() {
-                    self.err(codes::UNKNOWN_WORD, modes[0].span, "assignment modes choose within a team; an agent is already one person");
+                    self.err(
+                        codes::UNKNOWN_WORD,
+                        modes[0].span,
+                        "assignment modes choose within a team; an agent is already one person",
+                    );
                     return None;
                 }
-                Some(Action::Assign { target: target_kind, mode: mode.unwrap_or(AssignMode::RoundRobin), available, sticky })
+                Some(Action::Assign {
+                    target: target_kind,
+                    mode: mode.unwrap_or(AssignMode::RoundRobin),
+                    available,
+                    sticky,
+                })
             }
             K::Unassign => Some(Action::Unassign),
             K::Set { field, value } => {
@@ -1463,10 +2080,17 @@ impl<'a> PipeChecker<'a> {
                     other => {
                         let how = match other {
                             Subject::Status => "use `move` to change the status",
-                            Subject::Assignee | Subject::Team => "use `assign` to change who works on the card",
+                            Subject::Assignee | Subject::Team => {
+                                "use `assign` to change who works on the card"
+                            }
                             _ => "only the pipe's fields can be set",
                         };
-                        self.err(codes::UNKNOWN_FIELD, field.span, format!("`{}` cannot be set", field.text)).help = Some(how.into());
+                        self.err(
+                            codes::UNKNOWN_FIELD,
+                            field.span,
+                            format!("`{}` cannot be set", field.text),
+                        )
+                        .help = Some(how.into());
                         return None;
                     }
                 };
@@ -1476,18 +2100,32 @@ impl<'a> PipeChecker<'a> {
                     ast::Value::ScriptInline(c) => SetValue::Script(self.script_inline(c)?),
                     ast::Value::Atom(atom) => {
                         let path_like = match &atom.kind {
-                            AtomKind::Word(w) => w.contains('.') && ["contact.", "message.", "card."].iter().any(|p| w.starts_with(p)),
+                            AtomKind::Word(w) => {
+                                w.contains('.')
+                                    && ["contact.", "message.", "card."]
+                                        .iter()
+                                        .any(|p| w.starts_with(p))
+                            }
                             _ => false,
                         };
                         if path_like {
-                            let ident = Ident { text: atom.text().unwrap_or_default().to_string(), span: atom.span };
+                            let ident = Ident {
+                                text: atom.text().unwrap_or_default().to_string(),
+                                span: atom.span,
+                            };
                             let s = self.subject(&ident, place)?;
                             let sty = self.subject_type(&s);
-                            if std::mem::discriminant(&sty) != std::mem::discriminant(&ty) && ty != Ty::Text {
+                            if std::mem::discriminant(&sty) != std::mem::discriminant(&ty)
+                                && ty != Ty::Text
+                            {
                                 self.err(
                                     codes::WRONG_TYPE,
                                     atom.span,
-                                    format!("`{f}` is {}, and `{s}` is {}", ty_name(&ty), ty_name(&sty)),
+                                    format!(
+                                        "`{f}` is {}, and `{s}` is {}",
+                                        ty_name(&ty),
+                                        ty_name(&sty)
+                                    ),
                                 );
                                 return None;
                             }
@@ -1520,42 +2158,72 @@ impl<'a> PipeChecker<'a> {
                             return None;
                         }
                     }
-                } else if ctx.flows.is_some() && !ctx.statuses.iter().any(|s| s.name != t && ctx.allows(&s.name, &t)) {
-                    self.err(codes::FORBIDDEN_MOVE, target.span, format!("no flow leads to `{t}`, so this move is always refused")).help =
-                        Some(format!("add `{t}` to a `flow` line"));
+                } else if ctx.flows.is_some()
+                    && !ctx
+                        .statuses
+                        .iter()
+                        .any(|s| s.name != t && ctx.allows(&s.name, &t))
+                {
+                    self.err(
+                        codes::FORBIDDEN_MOVE,
+                        target.span,
+                        format!("no flow leads to `{t}`, so this move is always refused"),
+                    )
+                    .help = Some(format!("add `{t}` to a `flow` line"));
                     return None;
                 }
                 *from = Some(vec![t.clone()]);
                 Some(Action::Move(t))
             }
-            K::Reply(text) => Some(Action::Reply(self.text(text, "reply")?)),
-            K::Note(text) => Some(Action::Note(self.text(text, "note")?)),
-            K::ReplyTemplate { name, language, params } => {
+            K::Reply(text) => Some(Action::Reply(self.text(text, "reply text")?)),
+            K::Note(text) => Some(Action::Note(self.text(text, "note text")?)),
+            K::ReplyTemplate {
+                name,
+                language,
+                params,
+            } => {
                 let n = self.scalar(name, "the template's name")?.to_string();
                 let Some(lang) = language else {
-                    self.err(codes::MISSING_SETTING, a.span, "a template reply needs its language").help =
-                        Some(format!("write `reply template \"{n}\" language \"pt_BR\"`"));
+                    self.err(
+                        codes::MISSING_SETTING,
+                        a.span,
+                        "a template reply needs its language",
+                    )
+                    .help = Some(format!("write `reply template \"{n}\" language \"pt_BR\"`"));
                     return None;
                 };
                 let lang = self.scalar(lang, "a language code")?.to_string();
                 let mut ps = Vec::new();
                 if let Some(p) = params {
                     let AtomKind::List(items) = &p.kind else {
-                        self.err(codes::WRONG_TYPE, p.span, "`params` needs a list, such as `[contact.name]`");
+                        self.err(
+                            codes::WRONG_TYPE,
+                            p.span,
+                            "`params` needs a list, such as `[contact.name]`",
+                        );
                         return None;
                     };
                     for item in items {
                         match &item.kind {
                             AtomKind::Word(w) if w.contains('.') => {
-                                let ident = Ident { text: w.clone(), span: item.span };
+                                let ident = Ident {
+                                    text: w.clone(),
+                                    span: item.span,
+                                };
                                 self.subject(&ident, place)?;
-                                ps.push(Text { source: Arc::from(format!("{{{{ {w} }}}}").as_str()) });
+                                ps.push(Text {
+                                    source: Arc::from(format!("{{{{ {w} }}}}").as_str()),
+                                });
                             }
-                            _ => ps.push(self.text(item, "template parameter")?),
+                            _ => ps.push(self.text(item, "template parameter text")?),
                         }
                     }
                 }
-                Some(Action::ReplyTemplate { name: n, language: lang, params: ps })
+                Some(Action::ReplyTemplate {
+                    name: n,
+                    language: lang,
+                    params: ps,
+                })
             }
             K::Notify { kind, to, text } => {
                 let target = match (kind.text.as_str(), to) {
@@ -1574,36 +2242,65 @@ impl<'a> PipeChecker<'a> {
                     ("manager", None) => NotifyTarget::Manager,
                     ("assignee", None) => NotifyTarget::Assignee,
                     ("team" | "agent", None) => {
-                        self.err(codes::SYNTAX, kind.span, format!("`notify {}` needs to say which one", kind.text)).help =
-                            Some(format!("write `notify {} NAME \"text\"`", kind.text));
+                        self.err(
+                            codes::SYNTAX,
+                            kind.span,
+                            format!("`notify {}` needs to say which one", kind.text),
+                        )
+                        .help = Some(format!("write `notify {} NAME \"text\"`", kind.text));
                         return None;
                     }
                     ("manager" | "assignee", Some(t)) => {
-                        self.err(codes::UNKNOWN_WORD, t.span, format!("`notify {}` takes no name", kind.text));
+                        self.err(
+                            codes::UNKNOWN_WORD,
+                            t.span,
+                            format!("`notify {}` takes no name", kind.text),
+                        );
                         return None;
                     }
                     (other, _) => {
                         let help = did_you_mean(other, ["team", "agent", "manager", "assignee"])
-                            .unwrap_or_else(|| "notify `team`, `agent`, `manager` or `assignee`".into());
-                        self.err(codes::UNKNOWN_WORD, kind.span, format!("cannot notify `{other}`")).help = Some(help);
+                            .unwrap_or_else(|| {
+                                "notify `team`, `agent`, `manager` or `assignee`".into()
+                            });
+                        self.err(
+                            codes::UNKNOWN_WORD,
+                            kind.span,
+                            format!("cannot notify `{other}`"),
+                        )
+                        .help = Some(help);
                         return None;
                     }
                 };
                 if place == Place::Schedule && target == NotifyTarget::Assignee && from.is_none() {
                     // A schedule without `when` has no card, so no assignee.
                 }
-                Some(Action::Notify { to: target, text: self.text(text, "notification")? })
+                Some(Action::Notify {
+                    to: target,
+                    text: self.text(text, "notification text")?,
+                })
             }
             K::Webhook(url) => {
                 let u = self.quoted(url, "the address")?.to_string();
                 match url::Url::parse(&u) {
-                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Some(Action::Webhook(u)),
+                    Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                        Some(Action::Webhook(u))
+                    }
                     Ok(_) => {
-                        self.err(codes::BAD_URL, url.span, format!("`{u}` is not a web address: it must start with https://"));
+                        self.err(
+                            codes::BAD_URL,
+                            url.span,
+                            format!("`{u}` is not a web address: it must start with https://"),
+                        );
                         None
                     }
-                    Err(e) => {
-                        self.err(codes::BAD_URL, url.span, format!("`{u}` is not a web address: {e}")).help =
+                    Err(_) => {
+                        self.err(
+                            codes::BAD_URL,
+                            url.span,
+                            format!("`{u}` is not a web address"),
+                        )
+                        .help =
                             Some("write it in full, such as \"https://example.com/hook\"".into());
                         None
                     }
@@ -1612,7 +2309,13 @@ impl<'a> PipeChecker<'a> {
         }
     }
 
-    fn view(&mut self, name: &Ident, title: Option<&Atom>, filter: Option<&Cond>, sort: Option<&(Ident, Option<Ident>)>) -> Option<View> {
+    fn view(
+        &mut self,
+        name: &Ident,
+        title: Option<&Atom>,
+        filter: Option<&Cond>,
+        sort: Option<&(Ident, Option<Ident>)>,
+    ) -> Option<View> {
         let title = match title {
             Some(t) => self.quoted(t, "the view's title")?.to_string(),
             None => name.text.clone(),
@@ -1633,9 +2336,16 @@ impl<'a> PipeChecker<'a> {
                     other => {
                         let mut names: Vec<&str> = vec!["due", "created", "updated", "number"];
                         names.extend(self.fields.iter().map(|f| f.name.as_str()));
-                        let help = did_you_mean(other, names.iter().copied())
-                            .unwrap_or_else(|| "sort by `due`, `created`, `updated`, `number` or a field".into());
-                        self.err(codes::UNKNOWN_FIELD, key.span, format!("cannot sort by `{other}`")).help = Some(help);
+                        let help =
+                            did_you_mean(other, names.iter().copied()).unwrap_or_else(|| {
+                                "sort by `due`, `created`, `updated`, `number` or a field".into()
+                            });
+                        self.err(
+                            codes::UNKNOWN_FIELD,
+                            key.span,
+                            format!("cannot sort by `{other}`"),
+                        )
+                        .help = Some(help);
                         return None;
                     }
                 };
@@ -1644,15 +2354,26 @@ impl<'a> PipeChecker<'a> {
                     Some("desc") => true,
                     Some(other) => {
                         let d = dir.as_ref().map(|d| d.span).unwrap_or(key.span);
-                        let help = did_you_mean(other, ["asc", "desc"]).unwrap_or_else(|| "write `asc` or `desc`".into());
-                        self.err(codes::UNKNOWN_WORD, d, format!("unknown sort order `{other}`")).help = Some(help);
+                        let help = did_you_mean(other, ["asc", "desc"])
+                            .unwrap_or_else(|| "write `asc` or `desc`".into());
+                        self.err(
+                            codes::UNKNOWN_WORD,
+                            d,
+                            format!("unknown sort order `{other}`"),
+                        )
+                        .help = Some(help);
                         return None;
                     }
                 };
                 Some((k, desc))
             }
         };
-        Some(View { name: name.text.clone(), title, filter, sort })
+        Some(View {
+            name: name.text.clone(),
+            title,
+            filter,
+            sort,
+        })
     }
 
     // ------------------------------------------------------------ loops
@@ -1670,7 +2391,11 @@ impl<'a> PipeChecker<'a> {
         };
         let n = rules.len();
         let edges: Vec<Vec<usize>> = (0..n)
-            .map(|i| (0..n).filter(|&j| rules[i].actions.iter().any(|a| fires(a, &rules[j].trigger))).collect())
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| rules[i].actions.iter().any(|a| fires(a, &rules[j].trigger)))
+                    .collect()
+            })
             .collect();
         // A cycle through rule i: can i reach itself?
         let mut reported: BTreeSet<usize> = BTreeSet::new();
@@ -1711,14 +2436,21 @@ impl<'a> PipeChecker<'a> {
             }
             cycle.reverse();
             reported.extend(cycle.iter().copied());
-            let names: Vec<String> = cycle.iter().map(|&i| format!("`{}`", rules[i].name)).collect();
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|&i| format!("`{}`", rules[i].name))
+                .collect();
             let msg = if cycle.len() == 1 {
                 format!("rule {} can trigger itself again and again", names[0])
             } else {
-                format!("rules {} can trigger each other forever", names.join(" and "))
+                format!(
+                    "rules {} can trigger each other forever",
+                    names.join(" and ")
+                )
             };
-            let mut d = Diagnostic::warning(codes::RULE_LOOP, spans[start].0, msg)
-                .with_help("add a `when` that stops the chain; the engine cuts such chains off after 8 steps");
+            let mut d = Diagnostic::warning(codes::RULE_LOOP, spans[start].0, msg).with_help(
+                "add a `when` that stops the chain; the engine cuts such chains off after 8 steps",
+            );
             for &i in &cycle[1..] {
                 d = d.with_note(spans[i].0, format!("rule `{}`", rules[i].name));
             }
@@ -1746,7 +2478,12 @@ impl MoveCtx {
 
     fn moves_from(&self, from: &str) -> Vec<String> {
         match &self.flows {
-            None => self.statuses.iter().map(|s| s.name.clone()).filter(|s| s != from).collect(),
+            None => self
+                .statuses
+                .iter()
+                .map(|s| s.name.clone())
+                .filter(|s| s != from)
+                .collect(),
             Some(f) => f.get(from).cloned().unwrap_or_default(),
         }
     }
@@ -1759,7 +2496,11 @@ impl MoveCtx {
         }
         match t {
             Trigger::StatusChanged(Some(s)) => Some(vec![s.clone()]),
-            Trigger::CardCreated => self.statuses.iter().find(|s| s.initial).map(|s| vec![s.name.clone()]),
+            Trigger::CardCreated => self
+                .statuses
+                .iter()
+                .find(|s| s.initial)
+                .map(|s| vec![s.name.clone()]),
             _ => None,
         }
     }
@@ -1767,14 +2508,21 @@ impl MoveCtx {
     /// `status = x` or `status in [..]` as a required part of a condition.
     fn status_conjuncts(&self, c: &Cond) -> Option<Vec<String>> {
         match c {
-            Cond::And(a, b, _) => self.status_conjuncts(a).or_else(|| self.status_conjuncts(b)),
+            Cond::And(a, b, _) => self
+                .status_conjuncts(a)
+                .or_else(|| self.status_conjuncts(b)),
             Cond::Paren(a, _) => self.status_conjuncts(a),
             Cond::Compare { lhs, op, rhs } if lhs.text == "status" || lhs.text == "card.status" => {
                 let known = |s: &str| self.statuses.iter().any(|x| x.name == s);
                 match (op.text.as_str(), &rhs.kind) {
                     ("=", AtomKind::Word(s)) if known(s) => Some(vec![s.clone()]),
                     ("in", AtomKind::List(items)) => {
-                        let v: Vec<String> = items.iter().filter_map(|i| i.text()).filter(|s| known(s)).map(str::to_string).collect();
+                        let v: Vec<String> = items
+                            .iter()
+                            .filter_map(|i| i.text())
+                            .filter(|s| known(s))
+                            .map(str::to_string)
+                            .collect();
                         (v.len() == items.len()).then_some(v)
                     }
                     _ => None,
@@ -1803,6 +2551,9 @@ fn ty_name(t: &Ty) -> String {
         Ty::Date => "a date".into(),
         Ty::Bool => "yes or no".into(),
         Ty::Agent => "an agent".into(),
+        Ty::Words("the field", _) => "a choice field".into(),
+        Ty::Words("the statuses", _) => "a status".into(),
+        Ty::Words("the teams", _) => "a team".into(),
         Ty::Words(..) => "one of a list of names".into(),
     }
 }
@@ -1811,13 +2562,21 @@ fn list_or_none(names: &[String]) -> String {
     if names.is_empty() {
         "(none yet)".to_string()
     } else {
-        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 /// `workflows` + `scripts/vip.rhai` → `workflows/scripts/vip.rhai`, with `..` resolved.
 pub fn join_path(dir: &str, rel: &str) -> String {
-    let mut parts: Vec<&str> = if rel.starts_with('/') || dir.is_empty() { Vec::new() } else { dir.split('/').collect() };
+    let mut parts: Vec<&str> = if rel.starts_with('/') || dir.is_empty() {
+        Vec::new()
+    } else {
+        dir.split('/').collect()
+    };
     if rel.starts_with('/') {
         parts.push("");
     }

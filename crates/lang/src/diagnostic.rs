@@ -51,7 +51,10 @@ impl Diagnostic {
     }
     /// A warning.
     pub fn warning(code: &'static str, span: Span, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, span, message)
+        }
     }
     /// Adds a help line.
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
@@ -83,7 +86,12 @@ impl Diagnostic {
 
 /// Sorts by file path, then position, then code; drops exact repeats.
 pub fn sort(diags: &mut Vec<Diagnostic>, sources: &Sources) {
-    let path = |d: &Diagnostic| sources.get(d.span.file).map(|f| f.path.clone()).unwrap_or_default();
+    let path = |d: &Diagnostic| {
+        sources
+            .get(d.span.file)
+            .map(|f| f.path.clone())
+            .unwrap_or_default()
+    };
     diags.sort_by(|a, b| {
         (path(a), a.span.start, a.span.end, a.code, &a.message).cmp(&(
             path(b),
@@ -93,11 +101,16 @@ pub fn sort(diags: &mut Vec<Diagnostic>, sources: &Sources) {
             &b.message,
         ))
     });
-    diags.dedup_by(|a, b| a.span.key() == b.span.key() && a.code == b.code && a.message == b.message);
+    diags.dedup_by(|a, b| {
+        a.span.key() == b.span.key() && a.code == b.code && a.message == b.message
+    });
 }
 
 /// `did you mean ...?` for the candidate closest to `word`, if any is close.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     closest(word, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
@@ -153,9 +166,16 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources) {
         return;
     };
     let (line, col) = file.line_col(d.span.start as usize);
-    let _ = writeln!(out, "{}:{line}:{col}: {sev}[{}]: {}", file.path, d.code, d.message);
+    let _ = writeln!(
+        out,
+        "{}:{line}:{col}: {sev}[{}]: {}",
+        file.path, d.code, d.message
+    );
     // The label goes under the caret; a help that fits there goes there too.
-    let under = d.label.clone().or_else(|| d.help.clone().filter(|h| h.starts_with("did you mean")));
+    let under = d
+        .label
+        .clone()
+        .or_else(|| d.help.clone().filter(|h| h.starts_with("did you mean")));
     excerpt(out, sources, d.span, under.as_deref());
     for (span, note) in &d.notes {
         if let Some(f) = sources.get(span.file) {
@@ -171,7 +191,9 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources) {
 }
 
 fn excerpt(out: &mut String, sources: &Sources, span: Span, label: Option<&str>) {
-    let Some(file) = sources.get(span.file) else { return };
+    let Some(file) = sources.get(span.file) else {
+        return;
+    };
     let (line, col) = file.line_col(span.start as usize);
     let text = file.line_text(line);
     let (end_line, end_col) = file.line_col(span.end as usize);
@@ -182,10 +204,19 @@ fn excerpt(out: &mut String, sources: &Sources, span: Span, label: Option<&str>)
         text.chars().count().saturating_sub(col - 1).max(1)
     };
     // Tabs would shift the caret; show them as one space each.
-    let shown: String = text.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
+    let shown: String = text
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
     let _ = writeln!(out, "{:width$} |", "");
     let _ = writeln!(out, "{line} | {shown}");
-    let _ = write!(out, "{:width$} | {}{}", "", " ".repeat(col - 1), "^".repeat(caret_len));
+    let _ = write!(
+        out,
+        "{:width$} | {}{}",
+        "",
+        " ".repeat(col - 1),
+        "^".repeat(caret_len)
+    );
     if let Some(label) = label {
         let _ = write!(out, " {label}");
     }
@@ -195,8 +226,12 @@ fn excerpt(out: &mut String, sources: &Sources, span: Span, label: Option<&str>)
 /// One diagnostic as a JSON object (`check --format json` prints one per line).
 pub fn to_json(d: &Diagnostic, sources: &Sources) -> serde_json::Value {
     let file = sources.get(d.span.file);
-    let (line, col) = file.map(|f| f.line_col(d.span.start as usize)).unwrap_or((0, 0));
-    let (end_line, end_col) = file.map(|f| f.line_col(d.span.end as usize)).unwrap_or((0, 0));
+    let (line, col) = file
+        .map(|f| f.line_col(d.span.start as usize))
+        .unwrap_or((0, 0));
+    let (end_line, end_col) = file
+        .map(|f| f.line_col(d.span.end as usize))
+        .unwrap_or((0, 0));
     serde_json::json!({
         "file": file.map(|f| f.path.as_str()),
         "line": line,

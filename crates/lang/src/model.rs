@@ -23,7 +23,9 @@ impl Workflow {
     }
     /// The pipe a WhatsApp number (digits only, `551140001000`) feeds.
     pub fn pipe_for_number(&self, digits: &str) -> Option<&Pipe> {
-        self.pipes.iter().find(|p| p.numbers.iter().any(|n| n.digits == digits))
+        self.pipes
+            .iter()
+            .find(|p| p.numbers.iter().any(|n| n.digits == digits))
     }
 }
 
@@ -118,8 +120,16 @@ impl Pipe {
     /// Where a card may go from a status.
     pub fn moves_from(&self, from: &str) -> Vec<&str> {
         match &self.flows {
-            None => self.statuses.iter().map(|s| s.name.as_str()).filter(|s| *s != from).collect(),
-            Some(f) => f.get(from).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default(),
+            None => self
+                .statuses
+                .iter()
+                .map(|s| s.name.as_str())
+                .filter(|s| *s != from)
+                .collect(),
+            Some(f) => f
+                .get(from)
+                .map(|v| v.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
         }
     }
 }
@@ -319,7 +329,10 @@ impl Route {
     /// The team for a value: the longest matching key wins.
     pub fn lookup(&self, value: &str) -> &str {
         let value = if matches!(&self.by, Subject::Contact(a) if a == "phone" || a == "wa_id") {
-            value.chars().filter(char::is_ascii_digit).collect::<String>()
+            value
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect::<String>()
         } else {
             value.to_string()
         };
@@ -458,7 +471,9 @@ impl fmt::Display for Condition {
             Condition::Compare { subject, op, value } => {
                 write!(f, "{subject} {} ", op.symbol())?;
                 match value {
-                    Operand::Value(Value::Text(t)) if t.contains(' ') || t.is_empty() => write!(f, "{t:?}"),
+                    Operand::Value(Value::Text(t)) if t.contains(' ') || t.is_empty() => {
+                        write!(f, "{t:?}")
+                    }
                     Operand::Value(v) => write!(f, "{v}"),
                     Operand::List(vs) => {
                         let items: Vec<String> = vs.iter().map(ToString::to_string).collect();

@@ -31,8 +31,9 @@ pub const STATEMENT_KEYWORDS: &[&str] = &[
     "rule", "on", "every", "view",
 ];
 /// Words that start an action in a rule.
-pub const ACTION_KEYWORDS: &[&str] =
-    &["assign", "unassign", "set", "move", "reply", "note", "notify", "webhook"];
+pub const ACTION_KEYWORDS: &[&str] = &[
+    "assign", "unassign", "set", "move", "reply", "note", "notify", "webhook",
+];
 /// Words that continue a statement on a new line rather than start one.
 const CONTINUATION_WORDS: &[&str] = &[
     "and", "or", "not", "when", "business", "warn", "id", "shown", "in", "contains", "within",
@@ -49,7 +50,11 @@ pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
     if let Ok(mut pairs) = FlowParser::parse(Rule::file, text) {
         if let Some(p) = pairs.next() {
             let b = Builder { file, base: 0 };
-            out.items = p.into_inner().filter(|p| p.as_rule() != Rule::EOI).map(|p| b.item(p)).collect();
+            out.items = p
+                .into_inner()
+                .filter(|p| p.as_rule() != Rule::EOI)
+                .map(|p| b.item(p))
+                .collect();
             return (out, diags);
         }
     }
@@ -59,7 +64,11 @@ pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
         match FlowParser::parse(Rule::file, chunk) {
             Ok(mut pairs) => {
                 if let Some(p) = pairs.next() {
-                    out.items.extend(p.into_inner().filter(|p| p.as_rule() != Rule::EOI).map(|p| b.item(p)));
+                    out.items.extend(
+                        p.into_inner()
+                            .filter(|p| p.as_rule() != Rule::EOI)
+                            .map(|p| b.item(p)),
+                    );
                 }
             }
             Err(e) => {
@@ -182,7 +191,11 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
         }
     }
     let head_end = head_end?;
-    let head_rule = if is_pipe { Rule::pipe_head } else { Rule::template_head };
+    let head_rule = if is_pipe {
+        Rule::pipe_head
+    } else {
+        Rule::template_head
+    };
     let head = match FlowParser::parse(head_rule, &chunk[..head_end]) {
         Ok(mut p) => p.next()?,
         Err(_) => return None,
@@ -192,7 +205,10 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
     let mut starts = Vec::new();
     let close = scan_depths(body_text, |i, depth, rest| {
         if depth == 0 {
-            let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             if !word.is_empty()
                 && rest.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
                 && !CONTINUATION_WORDS.contains(&word.as_str())
@@ -220,7 +236,11 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
     if close.is_some() {
         let rest = body_text[body_end + 1..].trim();
         if !rest.is_empty() && !rest.starts_with('#') {
-            let at = b.base + head_end + body_end + 1 + body_text[body_end + 1..].find(rest).unwrap_or(0);
+            let at = b.base
+                + head_end
+                + body_end
+                + 1
+                + body_text[body_end + 1..].find(rest).unwrap_or(0);
             diags.push(Diagnostic::error(
                 codes::SYNTAX,
                 Span::new(b.file, at, at + rest.len().min(20)),
@@ -242,7 +262,10 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
         if piece.trim().is_empty() || piece.trim_start().starts_with('#') && only_comments(piece) {
             continue;
         }
-        let sb = Builder { file: b.file, base: b.base + head_end + s };
+        let sb = Builder {
+            file: b.file,
+            base: b.base + head_end + s,
+        };
         match FlowParser::parse(Rule::stmt_only, piece) {
             Ok(mut p) => {
                 if let Some(stmt) = p.next().and_then(|p| p.into_inner().next()) {
@@ -252,8 +275,13 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
             Err(e) => {
                 diags.push(sb.syntax_error(piece, e));
                 let mut words = piece.split_whitespace();
-                if let (Some("field" | "status" | "team" | "route" | "view" | "rule"), Some(name)) = (words.next(), words.next()) {
-                    let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                if let (Some("field" | "status" | "team" | "route" | "view" | "rule"), Some(name)) =
+                    (words.next(), words.next())
+                {
+                    let name: String = name
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
                     broken.push(name);
                 }
             }
@@ -264,7 +292,9 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
 }
 
 fn only_comments(piece: &str) -> bool {
-    piece.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    piece
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
 }
 
 fn pratt() -> &'static PrattParser<Rule> {
@@ -284,13 +314,23 @@ struct Builder {
 }
 
 impl Builder {
+    /// The span of a pair, without the spaces and comments that pest
+    /// counts into a rule ending in an optional part.
     fn span(&self, p: &Pair<Rule>) -> Span {
         let s = p.as_span();
-        Span::new(self.file, self.base + s.start(), self.base + s.end())
+        let end = match p.as_rule() {
+            // Atomic tokens end where they end (and may hold `#`).
+            Rule::script_code | Rule::string | Rule::word | Rule::free_word => s.end(),
+            _ => s.start() + code_len(s.as_str()),
+        };
+        Span::new(self.file, self.base + s.start(), self.base + end)
     }
 
     fn ident(&self, p: Pair<Rule>) -> Ident {
-        Ident { text: p.as_str().to_string(), span: self.span(&p) }
+        Ident {
+            text: p.as_str().to_string(),
+            span: self.span(&p),
+        }
     }
 
     fn item(&self, p: Pair<Rule>) -> Item {
@@ -305,23 +345,50 @@ impl Builder {
             match c.as_rule() {
                 Rule::name => name = Some(self.ident(c)),
                 Rule::string => title = Some(self.atom_of(c)),
-                Rule::from_clause => from = Some(self.from_clause(c)),
+                Rule::from_clause => from = Some(self.template_use(c)),
                 Rule::params => params = self.params(c),
                 Rule::body => {
-                    body = c.into_inner().filter(|s| !is_punct(s.as_rule())).map(|s| self.stmt(s)).collect()
+                    body = c
+                        .into_inner()
+                        .filter(|s| !is_punct(s.as_rule()))
+                        .map(|s| self.stmt(s))
+                        .collect()
                 }
                 _ => {}
             }
         }
-        let name = name.unwrap_or_else(|| Ident { text: String::new(), span });
+        let name = name.unwrap_or_else(|| Ident {
+            text: String::new(),
+            span,
+        });
         if rule == Rule::template_decl {
-            Item::Template(Template { name, params, from, body, broken: Vec::new(), span })
+            Item::Template(Template {
+                name,
+                params,
+                from,
+                body,
+                broken: Vec::new(),
+                span,
+            })
         } else {
-            Item::Pipe(Pipe { name, title, from, body, broken: Vec::new(), span })
+            Item::Pipe(Pipe {
+                name,
+                title,
+                from,
+                body,
+                broken: Vec::new(),
+                span,
+            })
         }
     }
 
-    fn item_from_head(&self, head: Pair<Rule>, body: Vec<Stmt>, broken: Vec<String>, span: Span) -> Item {
+    fn item_from_head(
+        &self,
+        head: Pair<Rule>,
+        body: Vec<Stmt>,
+        broken: Vec<String>,
+        span: Span,
+    ) -> Item {
         let rule = head.as_rule();
         let mut name = None;
         let mut title = None;
@@ -331,16 +398,33 @@ impl Builder {
             match c.as_rule() {
                 Rule::name => name = Some(self.ident(c)),
                 Rule::string => title = Some(self.atom_of(c)),
-                Rule::from_clause => from = Some(self.from_clause(c)),
+                Rule::from_clause => from = Some(self.template_use(c)),
                 Rule::params => params = self.params(c),
                 _ => {}
             }
         }
-        let name = name.unwrap_or_else(|| Ident { text: String::new(), span });
+        let name = name.unwrap_or_else(|| Ident {
+            text: String::new(),
+            span,
+        });
         if rule == Rule::template_head {
-            Item::Template(Template { name, params, from, body, broken, span })
+            Item::Template(Template {
+                name,
+                params,
+                from,
+                body,
+                broken,
+                span,
+            })
         } else {
-            Item::Pipe(Pipe { name, title, from, body, broken, span })
+            Item::Pipe(Pipe {
+                name,
+                title,
+                from,
+                body,
+                broken,
+                span,
+            })
         }
     }
 
@@ -349,7 +433,10 @@ impl Builder {
             .filter(|c| c.as_rule() == Rule::param)
             .map(|c| {
                 let mut it = c.into_inner().filter(|x| !is_punct(x.as_rule()));
-                let name = it.next().map(|n| self.ident(n)).unwrap_or_else(|| self.empty_ident());
+                let name = it
+                    .next()
+                    .map(|n| self.ident(n))
+                    .unwrap_or_else(|| self.empty_ident());
                 let default = it.next().map(|a| self.atom(a));
                 Param { name, default }
             })
@@ -357,10 +444,13 @@ impl Builder {
     }
 
     fn empty_ident(&self) -> Ident {
-        Ident { text: String::new(), span: Span::new(self.file, self.base, self.base) }
+        Ident {
+            text: String::new(),
+            span: Span::new(self.file, self.base, self.base),
+        }
     }
 
-    fn from_clause(&self, p: Pair<Rule>) -> FromClause {
+    fn template_use(&self, p: Pair<Rule>) -> FromClause {
         let span = self.span(&p);
         let mut template = None;
         let mut args = Vec::new();
@@ -376,7 +466,11 @@ impl Builder {
                 _ => {}
             }
         }
-        FromClause { template: template.unwrap_or_else(|| self.empty_ident()), args, span }
+        FromClause {
+            template: template.unwrap_or_else(|| self.empty_ident()),
+            args,
+            span,
+        }
     }
 
     /// An `atom` pair (or one of its inner kinds) to an [`Atom`].
@@ -385,7 +479,10 @@ impl Builder {
             if let Some(inner) = p.into_inner().next() {
                 return self.atom_of(inner);
             }
-            return Atom { kind: AtomKind::Word(String::new()), span: Span::default() };
+            return Atom {
+                kind: AtomKind::Word(String::new()),
+                span: Span::default(),
+            };
         }
         self.atom_of(p)
     }
@@ -395,7 +492,10 @@ impl Builder {
         let kind = match p.as_rule() {
             Rule::string => AtomKind::Str(unescape(p.as_str())),
             Rule::list => AtomKind::List(
-                p.into_inner().filter(|c| c.as_rule() == Rule::elem).map(|c| self.atom(c)).collect(),
+                p.into_inner()
+                    .filter(|c| c.as_rule() == Rule::elem)
+                    .map(|c| self.atom(c))
+                    .collect(),
             ),
             Rule::param_ref => AtomKind::Param(p.as_str()[1..].to_string()),
             _ => AtomKind::Word(p.as_str().to_string()),
@@ -411,7 +511,10 @@ impl Builder {
             Rule::number_stmt => {
                 let atoms: Vec<Atom> = atoms_in(self, &inner);
                 let mut it = atoms.into_iter();
-                StmtKind::Number { number: it.next().unwrap_or_else(|| self.blank(span)), id: it.next() }
+                StmtKind::Number {
+                    number: it.next().unwrap_or_else(|| self.blank(span)),
+                    id: it.next(),
+                }
             }
             Rule::timezone_stmt => StmtKind::Timezone(self.first_atom(&inner, span)),
             Rule::hours_stmt => StmtKind::Hours(self.first_atom(&inner, span)),
@@ -447,18 +550,35 @@ impl Builder {
                 }
             }
             Rule::status_stmt => {
-                let mut it = inner.into_iter().filter(|c| matches!(c.as_rule(), Rule::name | Rule::modifier));
-                let name = it.next().map(|n| self.ident(n)).unwrap_or_else(|| self.empty_ident());
-                StmtKind::Status { name, modifiers: it.map(|m| self.ident(m)).collect() }
+                let mut it = inner
+                    .into_iter()
+                    .filter(|c| matches!(c.as_rule(), Rule::name | Rule::modifier));
+                let name = it
+                    .next()
+                    .map(|n| self.ident(n))
+                    .unwrap_or_else(|| self.empty_ident());
+                StmtKind::Status {
+                    name,
+                    modifiers: it.map(|m| self.ident(m)).collect(),
+                }
             }
             Rule::flow_stmt => {
                 let mut it = inner.into_iter().filter(|c| c.as_rule() == Rule::name);
-                let from = it.next().map(|n| self.ident(n)).unwrap_or_else(|| self.empty_ident());
-                StmtKind::Flow { from, to: it.map(|n| self.ident(n)).collect() }
+                let from = it
+                    .next()
+                    .map(|n| self.ident(n))
+                    .unwrap_or_else(|| self.empty_ident());
+                StmtKind::Flow {
+                    from,
+                    to: it.map(|n| self.ident(n)).collect(),
+                }
             }
             Rule::team_stmt => {
                 let name = self.first_name(&inner);
-                StmtKind::Team { name, members: atoms_in(self, &inner) }
+                StmtKind::Team {
+                    name,
+                    members: atoms_in(self, &inner),
+                }
             }
             Rule::sla_stmt => {
                 let kind = self.first_name(&inner);
@@ -477,12 +597,26 @@ impl Builder {
                         _ => {}
                     }
                 }
-                StmtKind::Sla { kind, window: window.unwrap_or_else(|| self.blank(span)), business, warn, when }
+                StmtKind::Sla {
+                    kind,
+                    window: window.unwrap_or_else(|| self.blank(span)),
+                    business,
+                    warn,
+                    when,
+                }
             }
             Rule::route_stmt => {
-                let mut it = inner.iter().filter(|c| matches!(c.as_rule(), Rule::name | Rule::path));
-                let name = it.next().map(|n| self.ident(n.clone())).unwrap_or_else(|| self.empty_ident());
-                let by = it.next().map(|n| self.ident(n.clone())).unwrap_or_else(|| self.empty_ident());
+                let mut it = inner
+                    .iter()
+                    .filter(|c| matches!(c.as_rule(), Rule::name | Rule::path));
+                let name = it
+                    .next()
+                    .map(|n| self.ident(n.clone()))
+                    .unwrap_or_else(|| self.empty_ident());
+                let by = it
+                    .next()
+                    .map(|n| self.ident(n.clone()))
+                    .unwrap_or_else(|| self.empty_ident());
                 let entries = inner
                     .into_iter()
                     .filter(|c| matches!(c.as_rule(), Rule::route_entry | Rule::route_else))
@@ -491,7 +625,12 @@ impl Builder {
                         let is_else = c.as_rule() == Rule::route_else;
                         let mut atoms = atoms_in(self, &c.into_inner().collect::<Vec<_>>());
                         let target = atoms.pop().unwrap_or_else(|| self.blank(span));
-                        RouteEntry { keys: atoms, target, is_else, span }
+                        RouteEntry {
+                            keys: atoms,
+                            target,
+                            is_else,
+                            span,
+                        }
                     })
                     .collect();
                 StmtKind::Route { name, by, entries }
@@ -503,7 +642,12 @@ impl Builder {
                 let mut actions = Vec::new();
                 for c in inner {
                     match c.as_rule() {
-                        Rule::rule_name => name = c.into_inner().find(|x| x.as_rule() == Rule::name).map(|n| self.ident(n)),
+                        Rule::rule_name => {
+                            name = c
+                                .into_inner()
+                                .find(|x| x.as_rule() == Rule::name)
+                                .map(|n| self.ident(n))
+                        }
                         Rule::trigger => trigger = Some(self.trigger(c)),
                         Rule::condition => when = Some(self.condition(c)),
                         Rule::actions => actions = self.actions(c),
@@ -516,7 +660,12 @@ impl Builder {
                     duration: None,
                     span,
                 });
-                StmtKind::Rule { name, trigger, when, actions }
+                StmtKind::Rule {
+                    name,
+                    trigger,
+                    when,
+                    actions,
+                }
             }
             Rule::every_stmt => {
                 let mut cron = None;
@@ -530,7 +679,11 @@ impl Builder {
                         _ => {}
                     }
                 }
-                StmtKind::Every { cron: cron.unwrap_or_else(|| self.blank(span)), when, actions }
+                StmtKind::Every {
+                    cron: cron.unwrap_or_else(|| self.blank(span)),
+                    when,
+                    actions,
+                }
             }
             Rule::view_stmt => {
                 let name = self.first_name(&inner);
@@ -541,7 +694,10 @@ impl Builder {
                     match c.as_rule() {
                         Rule::string => title = Some(self.atom_of(c)),
                         Rule::view_where => {
-                            filter = c.into_inner().find(|x| x.as_rule() == Rule::condition).map(|x| self.condition(x))
+                            filter = c
+                                .into_inner()
+                                .find(|x| x.as_rule() == Rule::condition)
+                                .map(|x| self.condition(x))
                         }
                         Rule::view_sort => {
                             let mut key = None;
@@ -558,7 +714,12 @@ impl Builder {
                         _ => {}
                     }
                 }
-                StmtKind::View { name, title, filter, sort }
+                StmtKind::View {
+                    name,
+                    title,
+                    filter,
+                    sort,
+                }
             }
             _ => StmtKind::Holidays(Vec::new()),
         };
@@ -566,7 +727,13 @@ impl Builder {
     }
 
     fn blank(&self, span: Span) -> Atom {
-        Atom { kind: AtomKind::Word(String::new()), span: Span { start: span.end, ..span } }
+        Atom {
+            kind: AtomKind::Word(String::new()),
+            span: Span {
+                start: span.end,
+                ..span
+            },
+        }
     }
 
     fn first_atom(&self, inner: &[Pair<Rule>], span: Span) -> Atom {
@@ -601,11 +768,19 @@ impl Builder {
                 _ => {}
             }
         }
-        Trigger { name: name.unwrap_or_else(|| self.empty_ident()), arg, duration, span }
+        Trigger {
+            name: name.unwrap_or_else(|| self.empty_ident()),
+            arg,
+            duration,
+            span,
+        }
     }
 
     fn actions(&self, p: Pair<Rule>) -> Vec<Action> {
-        p.into_inner().filter(|c| !is_punct(c.as_rule())).map(|c| self.action(c)).collect()
+        p.into_inner()
+            .filter(|c| !is_punct(c.as_rule()))
+            .map(|c| self.action(c))
+            .collect()
     }
 
     fn action(&self, p: Pair<Rule>) -> Action {
@@ -615,7 +790,11 @@ impl Builder {
         let kind = match rule {
             Rule::assign_act => ActionKind::Assign {
                 target: self.first_atom(&inner, span),
-                modes: inner.iter().filter(|c| c.as_rule() == Rule::modifier).map(|c| self.ident(c.clone())).collect(),
+                modes: inner
+                    .iter()
+                    .filter(|c| c.as_rule() == Rule::modifier)
+                    .map(|c| self.ident(c.clone()))
+                    .collect(),
             },
             Rule::unassign_act => ActionKind::Unassign,
             Rule::set_act => {
@@ -645,7 +824,9 @@ impl Builder {
                 let mut last_kw = Rule::kw_template;
                 for c in inner {
                     match c.as_rule() {
-                        Rule::kw_language | Rule::kw_params | Rule::kw_template => last_kw = c.as_rule(),
+                        Rule::kw_language | Rule::kw_params | Rule::kw_template => {
+                            last_kw = c.as_rule()
+                        }
                         Rule::atom => match last_kw {
                             Rule::kw_language => language = Some(self.atom(c)),
                             Rule::kw_params => params = Some(self.atom(c)),
@@ -654,7 +835,11 @@ impl Builder {
                         _ => {}
                     }
                 }
-                ActionKind::ReplyTemplate { name: name.unwrap_or_else(|| self.blank(span)), language, params }
+                ActionKind::ReplyTemplate {
+                    name: name.unwrap_or_else(|| self.blank(span)),
+                    language,
+                    params,
+                }
             }
             Rule::note_act => ActionKind::Note(self.first_atom(&inner, span)),
             Rule::notify_act => {
@@ -679,7 +864,10 @@ impl Builder {
 
     fn script_file_atom(&self, p: Pair<Rule>) -> Atom {
         let span = self.span(&p);
-        p.into_inner().find(|c| c.as_rule() == Rule::atom).map(|a| self.atom(a)).unwrap_or_else(|| self.blank(span))
+        p.into_inner()
+            .find(|c| c.as_rule() == Rule::atom)
+            .map(|a| self.atom(a))
+            .unwrap_or_else(|| self.blank(span))
     }
 
     fn code(&self, p: Pair<Rule>) -> Code {
@@ -687,9 +875,15 @@ impl Builder {
         match code {
             Some(c) => {
                 let s = c.as_str();
-                Code { text: s[1..s.len() - 1].to_string(), span: self.span(&c) }
+                Code {
+                    text: s[1..s.len() - 1].to_string(),
+                    span: self.span(&c),
+                }
             }
-            None => Code { text: String::new(), span: Span::default() },
+            None => Code {
+                text: String::new(),
+                span: Span::default(),
+            },
         }
     }
 
@@ -712,7 +906,11 @@ impl Builder {
                     Rule::kw_or => Cond::Or(Box::new(lhs), Box::new(rhs), s),
                     _ => {
                         let bad = Cond::BadOperator(self.ident(op));
-                        Cond::And(Box::new(lhs), Box::new(Cond::And(Box::new(bad), Box::new(rhs), s)), s)
+                        Cond::And(
+                            Box::new(lhs),
+                            Box::new(Cond::And(Box::new(bad), Box::new(rhs), s)),
+                            s,
+                        )
                     }
                 }
             })
@@ -724,7 +922,9 @@ impl Builder {
         match p.as_rule() {
             Rule::paren => {
                 let inner = p.into_inner().find(|c| c.as_rule() == Rule::condition);
-                let c = inner.map(|c| self.condition(c)).unwrap_or(Cond::WithinHours(span));
+                let c = inner
+                    .map(|c| self.condition(c))
+                    .unwrap_or(Cond::WithinHours(span));
                 Cond::Paren(Box::new(c), span)
             }
             Rule::within_hours => Cond::WithinHours(span),
@@ -739,7 +939,12 @@ impl Builder {
                         Rule::path => lhs = Some(self.ident(c)),
                         Rule::cmp_op => {
                             let s = self.span(&c);
-                            let text = c.as_str().split_whitespace().collect::<Vec<_>>().join(" ");
+                            // Built from the tokens: a comment between `not`
+                            // and `in` is not part of the operator.
+                            let text = match c.clone().into_inner().next().map(|x| x.as_rule()) {
+                                Some(Rule::not_in) => "not in".to_string(),
+                                _ => c.as_str().trim().to_string(),
+                            };
                             op = Some(Ident { text, span: s })
                         }
                         Rule::atom => rhs = Some(self.atom(c)),
@@ -765,19 +970,36 @@ impl Builder {
         let found = found_at(text, pos);
         let prev = previous_token(text, pos);
         let expected = match &e.variant {
-            ErrorVariant::ParsingError { positives, .. } => describe_expected(positives, prev.as_deref()),
+            ErrorVariant::ParsingError { positives, .. } => {
+                describe_expected(positives, prev.as_deref())
+            }
             ErrorVariant::CustomError { message } => message.clone(),
         };
         let message = match &prev {
-            Some(p) => format!("expected {expected} after `{p}`, found {}", found.describe()),
+            Some(p) => format!(
+                "expected {expected} after `{p}`, found {}",
+                found.describe()
+            ),
             None => format!("expected {expected}, found {}", found.describe()),
         };
-        let span = Span::new(self.file, self.base + pos, self.base + pos + found.len.max(1).min(text.len() - pos.min(text.len())).max(usize::from(pos < text.len())));
+        let span = Span::new(
+            self.file,
+            self.base + pos,
+            self.base
+                + pos
+                + found
+                    .len
+                    .max(1)
+                    .min(text.len() - pos.min(text.len()))
+                    .max(usize::from(pos < text.len())),
+        );
         let mut d = Diagnostic::error(codes::SYNTAX, span, message);
         if let Some(word) = &found.word {
             let mut candidates: Vec<&str> = STATEMENT_KEYWORDS.to_vec();
             candidates.extend_from_slice(ACTION_KEYWORDS);
-            candidates.extend_from_slice(&["when", "business", "warn", "else", "and", "or", "not", "template", "pipe", "from"]);
+            candidates.extend_from_slice(&[
+                "when", "business", "warn", "else", "and", "or", "not", "template", "pipe", "from",
+            ]);
             if let Some(c) = closest(word, candidates) {
                 d = d.with_help(format!("did you mean `{c}`?"));
             }
@@ -790,20 +1012,65 @@ impl Builder {
 }
 
 fn atoms_in(b: &Builder, inner: &[Pair<Rule>]) -> Vec<Atom> {
-    inner.iter().filter(|c| matches!(c.as_rule(), Rule::atom | Rule::elem)).map(|c| b.atom(c.clone())).collect()
+    inner
+        .iter()
+        .filter(|c| matches!(c.as_rule(), Rule::atom | Rule::elem))
+        .map(|c| b.atom(c.clone()))
+        .collect()
 }
 
 fn is_punct(r: Rule) -> bool {
     matches!(
         r,
-        Rule::lbrace | Rule::rbrace | Rule::lparen | Rule::rparen | Rule::lbrack | Rule::rbrack
-            | Rule::comma | Rule::colon | Rule::eq | Rule::arrow | Rule::bar | Rule::EOI
+        Rule::lbrace
+            | Rule::rbrace
+            | Rule::lparen
+            | Rule::rparen
+            | Rule::lbrack
+            | Rule::rbrack
+            | Rule::comma
+            | Rule::colon
+            | Rule::eq
+            | Rule::arrow
+            | Rule::bar
+            | Rule::EOI
     )
+}
+
+/// The length of `text` without trailing spaces and `#` comments.
+fn code_len(text: &str) -> usize {
+    let mut end = text.trim_end().len();
+    loop {
+        let line_start = text[..end].rfind('\n').map(|i| i + 1).unwrap_or(0);
+        match comment_start(&text[line_start..end]) {
+            Some(i) => end = text[..line_start + i].trim_end().len(),
+            None => return end,
+        }
+    }
+}
+
+/// Where a `#` comment starts in one line of code, outside strings.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_str = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_str => escaped = true,
+            '"' => in_str = !in_str,
+            '#' if !in_str => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Undoes `\"`, `\\`, `\n` and `\t` inside a quoted string.
 pub fn unescape(quoted: &str) -> String {
-    let inner = quoted.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(quoted);
+    let inner = quoted
+        .strip_prefix('"')
+        .and_then(|s| s.strip_suffix('"'))
+        .unwrap_or(quoted);
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
@@ -858,25 +1125,58 @@ fn found_at(text: &str, pos: usize) -> Found {
     let rest = text.get(pos..).unwrap_or("");
     let first = rest.chars().next();
     match first {
-        None => Found { text: String::new(), word: None, len: 0 },
+        None => Found {
+            text: String::new(),
+            word: None,
+            len: 0,
+        },
         Some(c) if c.is_alphanumeric() || c == '_' || c == '$' => {
             let w: String = rest
                 .chars()
-                .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '@' | '$' | '+' | '-'))
+                .take_while(|c| {
+                    c.is_alphanumeric() || matches!(c, '_' | '.' | '@' | '$' | '+' | '-')
+                })
                 .collect();
             let len = w.len();
-            Found { word: Some(w.clone()), text: w, len }
+            Found {
+                word: Some(w.clone()),
+                text: w,
+                len,
+            }
         }
         Some('"') => {
-            let end = rest[1..].find('"').map(|i| i + 2).unwrap_or(rest.len()).min(40);
-            let end = (0..=end).rev().find(|i| rest.is_char_boundary(*i)).unwrap_or(0);
-            Found { text: rest[..end].to_string(), word: None, len: end }
+            let end = rest[1..]
+                .find('"')
+                .map(|i| i + 2)
+                .unwrap_or(rest.len())
+                .min(40);
+            let end = (0..=end)
+                .rev()
+                .find(|i| rest.is_char_boundary(*i))
+                .unwrap_or(0);
+            Found {
+                text: rest[..end].to_string(),
+                word: None,
+                len: end,
+            }
         }
         Some(_) => {
-            let w: String = rest.chars().take_while(|c| "=!<>&|-~".contains(*c)).take(2).collect();
-            let w = if w.is_empty() { first.map(String::from).unwrap_or_default() } else { w };
+            let w: String = rest
+                .chars()
+                .take_while(|c| "=!<>&|-~".contains(*c))
+                .take(2)
+                .collect();
+            let w = if w.is_empty() {
+                first.map(String::from).unwrap_or_default()
+            } else {
+                w
+            };
             let len = w.len();
-            Found { text: w, word: None, len }
+            Found {
+                text: w,
+                word: None,
+                len,
+            }
         }
     }
 }
@@ -916,7 +1216,20 @@ fn previous_token(text: &str, pos: usize) -> Option<String> {
 
 /// The "expected ..." part, in words, for the rules pest tried.
 fn describe_expected(positives: &[Rule], prev: Option<&str>) -> String {
-    let wants_value = positives.iter().any(|r| matches!(r, Rule::atom | Rule::elem | Rule::word | Rule::string | Rule::list | Rule::param_ref | Rule::name | Rule::path | Rule::modifier));
+    let wants_value = positives.iter().any(|r| {
+        matches!(
+            r,
+            Rule::atom
+                | Rule::elem
+                | Rule::word
+                | Rule::string
+                | Rule::list
+                | Rule::param_ref
+                | Rule::name
+                | Rule::path
+                | Rule::modifier
+        )
+    });
     if wants_value {
         if let Some(p) = prev {
             if let Some(phrase) = value_after(p) {
@@ -947,12 +1260,20 @@ fn describe_expected(positives: &[Rule], prev: Option<&str>) -> String {
             match r {
                 Rule::name => "a name".into(),
                 Rule::path => "a name such as `priority` or `contact.phone`".into(),
-                Rule::atom | Rule::word | Rule::param_ref | Rule::list | Rule::elem | Rule::free_word => "a value".into(),
+                Rule::atom
+                | Rule::word
+                | Rule::param_ref
+                | Rule::list
+                | Rule::elem
+                | Rule::free_word => "a value".into(),
                 Rule::string => "text in double quotes".into(),
                 Rule::modifier => "a word".into(),
-                Rule::condition | Rule::comparison | Rule::paren | Rule::within_hours | Rule::script_file | Rule::script_inline => {
-                    "a condition such as `priority = high`".into()
-                }
+                Rule::condition
+                | Rule::comparison
+                | Rule::paren
+                | Rule::within_hours
+                | Rule::script_file
+                | Rule::script_inline => "a condition such as `priority = high`".into(),
                 Rule::cmp_op | Rule::op_sym | Rule::not_in => {
                     "a comparison (`=`, `!=`, `<`, `>`, `~`, `in` or `contains`)".into()
                 }
@@ -972,11 +1293,20 @@ fn describe_expected(positives: &[Rule], prev: Option<&str>) -> String {
                 Rule::EOI => "the end of the file".into(),
                 Rule::params => "`(` and the template's parameters".into(),
                 Rule::from_clause => "`from`".into(),
-                Rule::field_type => "a field type (`text`, `number`, `choice(...)`, `date`, `bool` or `agent`)".into(),
-                Rule::route_entry | Rule::route_else => "a route line such as `\"+5511\" -> frontline` or `else -> frontline`".into(),
+                Rule::field_type => {
+                    "a field type (`text`, `number`, `choice(...)`, `date`, `bool` or `agent`)"
+                        .into()
+                }
+                Rule::route_entry | Rule::route_else => {
+                    "a route line such as `\"+5511\" -> frontline` or `else -> frontline`".into()
+                }
                 Rule::view_where | Rule::view_sort => "`where` or `sort by`".into(),
                 Rule::rule_name => "`rule`".into(),
-                Rule::pipe_decl | Rule::template_decl | Rule::file | Rule::pipe_head | Rule::template_head => "`pipe` or `template`".into(),
+                Rule::pipe_decl
+                | Rule::template_decl
+                | Rule::file
+                | Rule::pipe_head
+                | Rule::template_head => "`pipe` or `template`".into(),
                 Rule::value_expr => "a value".into(),
                 Rule::notify_to => "who to notify".into(),
                 r if format!("{r:?}").starts_with("kw_") => kw_text(*r),
@@ -1008,22 +1338,57 @@ fn kw_text(r: Rule) -> String {
 fn is_statement_kw(r: Rule) -> bool {
     matches!(
         r,
-        Rule::kw_number | Rule::kw_timezone | Rule::kw_hours | Rule::kw_holidays | Rule::kw_field
-            | Rule::kw_status | Rule::kw_flow | Rule::kw_team | Rule::kw_sla | Rule::kw_route
-            | Rule::kw_rule | Rule::kw_on | Rule::kw_every | Rule::kw_view | Rule::number_stmt
-            | Rule::timezone_stmt | Rule::hours_stmt | Rule::holidays_stmt | Rule::field_stmt
-            | Rule::status_stmt | Rule::flow_stmt | Rule::team_stmt | Rule::sla_stmt
-            | Rule::route_stmt | Rule::rule_stmt | Rule::every_stmt | Rule::view_stmt | Rule::stmt_only
+        Rule::kw_number
+            | Rule::kw_timezone
+            | Rule::kw_hours
+            | Rule::kw_holidays
+            | Rule::kw_field
+            | Rule::kw_status
+            | Rule::kw_flow
+            | Rule::kw_team
+            | Rule::kw_sla
+            | Rule::kw_route
+            | Rule::kw_rule
+            | Rule::kw_on
+            | Rule::kw_every
+            | Rule::kw_view
+            | Rule::number_stmt
+            | Rule::timezone_stmt
+            | Rule::hours_stmt
+            | Rule::holidays_stmt
+            | Rule::field_stmt
+            | Rule::status_stmt
+            | Rule::flow_stmt
+            | Rule::team_stmt
+            | Rule::sla_stmt
+            | Rule::route_stmt
+            | Rule::rule_stmt
+            | Rule::every_stmt
+            | Rule::view_stmt
+            | Rule::stmt_only
     )
 }
 
 fn is_action_kw(r: Rule) -> bool {
     matches!(
         r,
-        Rule::kw_assign | Rule::kw_unassign | Rule::kw_set | Rule::kw_move | Rule::kw_reply
-            | Rule::kw_note | Rule::kw_notify | Rule::kw_webhook | Rule::assign_act
-            | Rule::unassign_act | Rule::set_act | Rule::move_act | Rule::reply_act
-            | Rule::reply_template_act | Rule::note_act | Rule::notify_act | Rule::webhook_act
+        Rule::kw_assign
+            | Rule::kw_unassign
+            | Rule::kw_set
+            | Rule::kw_move
+            | Rule::kw_reply
+            | Rule::kw_note
+            | Rule::kw_notify
+            | Rule::kw_webhook
+            | Rule::assign_act
+            | Rule::unassign_act
+            | Rule::set_act
+            | Rule::move_act
+            | Rule::reply_act
+            | Rule::reply_template_act
+            | Rule::note_act
+            | Rule::notify_act
+            | Rule::webhook_act
     )
 }
 

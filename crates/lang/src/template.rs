@@ -14,15 +14,18 @@ use std::collections::{BTreeMap, HashSet};
 pub(crate) type Templates<'a> = BTreeMap<String, &'a Template>;
 
 /// The statements of a pipe after its template is applied.
-pub(crate) fn expand_pipe(pipe: &Pipe, templates: &Templates, diags: &mut Vec<Diagnostic>) -> Vec<Stmt> {
+/// `None` when the template cannot be applied (the reason is reported).
+pub(crate) fn expand_pipe(
+    pipe: &Pipe,
+    templates: &Templates,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<Stmt>> {
     match &pipe.from {
-        None => pipe.body.clone(),
+        None => Some(pipe.body.clone()),
         Some(from) => {
             let mut stack = Vec::new();
-            match expand_from(from, templates, &mut stack, diags) {
-                Some(base) => merge(base, pipe.body.clone()),
-                None => pipe.body.clone(),
-            }
+            expand_from(from, templates, &mut stack, diags)
+                .map(|base| merge(base, pipe.body.clone()))
         }
     }
 }
@@ -36,8 +39,12 @@ fn expand_from(
     let name = &from.template.text;
     let Some(template) = templates.get(name) else {
         diags.push(
-            Diagnostic::error(codes::UNKNOWN_TEMPLATE, from.template.span, format!("unknown template `{name}`"))
-                .with_help_opt(did_you_mean(name, templates.keys().map(String::as_str))),
+            Diagnostic::error(
+                codes::UNKNOWN_TEMPLATE,
+                from.template.span,
+                format!("unknown template `{name}`"),
+            )
+            .with_help_opt(did_you_mean(name, templates.keys().map(String::as_str))),
         );
         return None;
     };
@@ -49,7 +56,10 @@ fn expand_from(
             Diagnostic::error(
                 codes::TEMPLATE_CYCLE,
                 from.template.span,
-                format!("template `{name}` is built from itself: {}", chain[start..].join(" -> ")),
+                format!(
+                    "template `{name}` is built from itself: {}",
+                    chain[start..].join(" -> ")
+                ),
             )
             .with_help("a template can use another one, but never, through others, itself"),
         );
@@ -57,12 +67,15 @@ fn expand_from(
     }
     // Bind arguments to parameters.
     let mut values: BTreeMap<String, Atom> = BTreeMap::new();
-    let param_names: Vec<&str> = template.params.iter().map(|p| p.name.text.as_str()).collect();
+    let param_names: Vec<&str> = template
+        .params
+        .iter()
+        .map(|p| p.name.text.as_str())
+        .collect();
     for (arg, value) in &from.args {
         if !param_names.contains(&arg.text.as_str()) {
-            let help = did_you_mean(&arg.text, param_names.iter().copied()).unwrap_or_else(|| {
-                format!("template `{name}` takes: {}", param_names.join(", "))
-            });
+            let help = did_you_mean(&arg.text, param_names.iter().copied())
+                .unwrap_or_else(|| format!("template `{name}` takes: {}", param_names.join(", ")));
             diags.push(
                 Diagnostic::error(
                     codes::TEMPLATE_PARAM,
@@ -72,11 +85,17 @@ fn expand_from(
                 .with_help(help),
             );
         } else if values.insert(arg.text.clone(), value.clone()).is_some() {
-            diags.push(Diagnostic::error(codes::DUPLICATE, arg.span, format!("`{}` is given twice", arg.text)));
+            diags.push(Diagnostic::error(
+                codes::DUPLICATE,
+                arg.span,
+                format!("`{}` is given twice", arg.text),
+            ));
         }
     }
+    let mut missing = false;
     for p in &template.params {
         if !values.contains_key(&p.name.text) {
+            missing |= p.default.is_none();
             match &p.default {
                 Some(d) => {
                     values.insert(p.name.text.clone(), d.clone());
@@ -93,21 +112,23 @@ fn expand_from(
             }
         }
     }
+    if missing {
+        return None;
+    }
     stack.push(name.clone());
-    let mut body = match &template.from {
+    let body = match &template.from {
         Some(inner) => {
             let mut inner = inner.clone();
             for (_, a) in inner.args.iter_mut() {
                 substitute(a, &values);
             }
-            match expand_from(&inner, templates, stack, diags) {
-                Some(base) => merge(base, template.body.clone()),
-                None => template.body.clone(),
-            }
+            expand_from(&inner, templates, stack, diags)
+                .map(|base| merge(base, template.body.clone()))
         }
-        None => template.body.clone(),
+        None => Some(template.body.clone()),
     };
     stack.pop();
+    let mut body = body?;
     for stmt in body.iter_mut() {
         atoms_mut(stmt, &mut |a| substitute(a, &values));
         splice_lists(stmt);
@@ -157,7 +178,9 @@ fn key(stmt: &Stmt) -> Option<String> {
         StmtKind::Status { name, .. } => format!("status {}", name.text),
         StmtKind::Flow { from, .. } => format!("flow {}", from.text),
         StmtKind::Team { name, .. } => format!("team {}", name.text),
-        StmtKind::Sla { kind, when: None, .. } => format!("sla {}", kind.text),
+        StmtKind::Sla {
+            kind, when: None, ..
+        } => format!("sla {}", kind.text),
         StmtKind::Route { name, .. } => format!("route {}", name.text),
         StmtKind::Rule { name: Some(n), .. } => format!("rule {}", n.text),
         StmtKind::View { name, .. } => format!("view {}", name.text),
@@ -176,7 +199,12 @@ pub(crate) fn merge(base: Vec<Stmt>, overrides: Vec<Stmt>) -> Vec<Stmt> {
         match key(&stmt) {
             Some(k) if override_keys.contains(&k) => {
                 if placed.insert(k.clone()) {
-                    out.extend(overrides.iter().filter(|o| key(o).as_deref() == Some(k.as_str())).cloned());
+                    out.extend(
+                        overrides
+                            .iter()
+                            .filter(|o| key(o).as_deref() == Some(k.as_str()))
+                            .cloned(),
+                    );
                 }
             }
             _ => out.push(stmt),
@@ -199,7 +227,11 @@ pub(crate) fn check_params(
     params: Option<&[Param]>,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let names: Vec<&str> = params.unwrap_or(&[]).iter().map(|p| p.name.text.as_str()).collect();
+    let names: Vec<&str> = params
+        .unwrap_or(&[])
+        .iter()
+        .map(|p| p.name.text.as_str())
+        .collect();
     let mut used = HashSet::new();
     let mut visit = |a: &Atom| {
         let mut stack = vec![a];
@@ -209,16 +241,24 @@ pub(crate) fn check_params(
                     used.insert(p.clone());
                     if params.is_none() {
                         diags.push(
-                            Diagnostic::error(codes::TEMPLATE_PARAM, a.span, format!("`${p}` can only be used inside a template"))
-                                .with_help("a pipe has no parameters: write the value itself"),
+                            Diagnostic::error(
+                                codes::TEMPLATE_PARAM,
+                                a.span,
+                                format!("`${p}` can only be used inside a template"),
+                            )
+                            .with_help("a pipe has no parameters: write the value itself"),
                         );
                     } else if !names.contains(&p.as_str()) {
                         let help = crate::diagnostic::closest(p, names.iter().copied())
                             .map(|c| format!("did you mean `${c}`?"))
                             .unwrap_or_else(|| format!("declare it: `template name(..., {p})`"));
                         diags.push(
-                            Diagnostic::error(codes::TEMPLATE_PARAM, a.span, format!("`${p}` is not a parameter of this template"))
-                                .with_help(help),
+                            Diagnostic::error(
+                                codes::TEMPLATE_PARAM,
+                                a.span,
+                                format!("`${p}` is not a parameter of this template"),
+                            )
+                            .with_help(help),
                         );
                     }
                 }
@@ -260,7 +300,9 @@ pub(crate) fn atoms_mut(stmt: &mut Stmt, f: &mut dyn FnMut(&mut Atom)) {
         }
         StmtKind::Timezone(a) | StmtKind::Hours(a) => f(a),
         StmtKind::Holidays(v) => v.iter_mut().for_each(f),
-        StmtKind::Field { choices, default, .. } => {
+        StmtKind::Field {
+            choices, default, ..
+        } => {
             if let Some(c) = choices {
                 c.iter_mut().for_each(&mut *f);
             }
@@ -270,7 +312,9 @@ pub(crate) fn atoms_mut(stmt: &mut Stmt, f: &mut dyn FnMut(&mut Atom)) {
         }
         StmtKind::Status { .. } | StmtKind::Flow { .. } => {}
         StmtKind::Team { members, .. } => members.iter_mut().for_each(f),
-        StmtKind::Sla { window, warn, when, .. } => {
+        StmtKind::Sla {
+            window, warn, when, ..
+        } => {
             f(window);
             if let Some(w) = warn {
                 f(w)
@@ -285,7 +329,12 @@ pub(crate) fn atoms_mut(stmt: &mut Stmt, f: &mut dyn FnMut(&mut Atom)) {
                 f(&mut e.target);
             }
         }
-        StmtKind::Rule { trigger, when, actions, .. } => {
+        StmtKind::Rule {
+            trigger,
+            when,
+            actions,
+            ..
+        } => {
             if let Some(a) = &mut trigger.arg {
                 f(a)
             }
@@ -297,7 +346,11 @@ pub(crate) fn atoms_mut(stmt: &mut Stmt, f: &mut dyn FnMut(&mut Atom)) {
             }
             actions.iter_mut().for_each(|a| action_atoms(a, f));
         }
-        StmtKind::Every { cron, when, actions } => {
+        StmtKind::Every {
+            cron,
+            when,
+            actions,
+        } => {
             f(cron);
             if let Some(c) = when {
                 cond_atoms(c, f)
@@ -336,8 +389,15 @@ fn action_atoms(a: &mut Action, f: &mut dyn FnMut(&mut Atom)) {
             Value::Atom(a) | Value::ScriptFile(a) => f(a),
             Value::ScriptInline(_) => {}
         },
-        ActionKind::Move(a) | ActionKind::Reply(a) | ActionKind::Note(a) | ActionKind::Webhook(a) => f(a),
-        ActionKind::ReplyTemplate { name, language, params } => {
+        ActionKind::Move(a)
+        | ActionKind::Reply(a)
+        | ActionKind::Note(a)
+        | ActionKind::Webhook(a) => f(a),
+        ActionKind::ReplyTemplate {
+            name,
+            language,
+            params,
+        } => {
             f(name);
             if let Some(l) = language {
                 f(l)

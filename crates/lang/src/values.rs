@@ -19,7 +19,11 @@ pub struct ValueError {
 
 impl ValueError {
     fn new(message: impl Into<String>) -> ValueError {
-        ValueError { message: message.into(), at: None, help: None }
+        ValueError {
+            message: message.into(),
+            at: None,
+            help: None,
+        }
     }
     fn at(mut self, start: usize, end: usize) -> ValueError {
         self.at = Some((start, end));
@@ -53,17 +57,23 @@ pub fn duration(text: &str) -> Result<u64, ValueError> {
             'd' => 86_400,
             'w' => 604_800,
             _ => {
-                return Err(ValueError::new(format!("`{text}` is not a duration: `{c}` is not a unit"))
-                    .at(i, i + c.len_utf8())
-                    .help(DURATION_HELP))
+                return Err(ValueError::new(format!(
+                    "`{text}` is not a duration: `{c}` is not a unit"
+                ))
+                .at(i, i + c.len_utf8())
+                .help(DURATION_HELP))
             }
         };
         if digits.is_empty() {
-            return Err(ValueError::new(format!("`{text}` is not a duration: `{c}` needs a number before it"))
-                .at(i, i + 1)
-                .help(DURATION_HELP));
+            return Err(ValueError::new(format!(
+                "`{text}` is not a duration: `{c}` needs a number before it"
+            ))
+            .at(i, i + 1)
+            .help(DURATION_HELP));
         }
-        let n: u64 = digits.parse().map_err(|_| ValueError::new(format!("`{text}` is too long a duration")))?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| ValueError::new(format!("`{text}` is too long a duration")))?;
         total = n
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
@@ -71,9 +81,11 @@ pub fn duration(text: &str) -> Result<u64, ValueError> {
         digits.clear();
     }
     if !digits.is_empty() {
-        return Err(ValueError::new(format!("`{text}` is not a duration: the number needs a unit"))
-            .at(text.len() - digits.len(), text.len())
-            .help(DURATION_HELP));
+        return Err(ValueError::new(format!(
+            "`{text}` is not a duration: the number needs a unit"
+        ))
+        .at(text.len() - digits.len(), text.len())
+        .help(DURATION_HELP));
     }
     if total == 0 {
         return Err(ValueError::new(format!("`{text}` is an empty duration")).help(DURATION_HELP));
@@ -84,9 +96,15 @@ pub fn duration(text: &str) -> Result<u64, ValueError> {
 /// Writes seconds back as the shortest duration text (`5400` → `1h30m`).
 pub fn format_duration(mut secs: u64) -> String {
     let mut out = String::new();
-    for (unit, name) in [(604_800, "w"), (86_400, "d"), (3600, "h"), (60, "m"), (1, "s")] {
+    for (unit, name) in [
+        (604_800, "w"),
+        (86_400, "d"),
+        (3600, "h"),
+        (60, "m"),
+        (1, "s"),
+    ] {
         // Weeks only when exact: `30d` reads better than `4w2d`.
-        if unit == 604_800 && secs % unit != 0 {
+        if unit == 604_800 && !secs.is_multiple_of(unit) {
             continue;
         }
         if secs >= unit {
@@ -110,7 +128,9 @@ pub struct BusinessHours {
 impl BusinessHours {
     /// Open all day, every day.
     pub fn always() -> BusinessHours {
-        BusinessHours { days: std::array::from_fn(|_| vec![(0, 24 * 60)]) }
+        BusinessHours {
+            days: std::array::from_fn(|_| vec![(0, 24 * 60)]),
+        }
     }
     /// The ranges of one weekday.
     pub fn on(&self, day: Weekday) -> &[(u32, u32)] {
@@ -119,9 +139,22 @@ impl BusinessHours {
 }
 
 const DAYS: &[(&str, usize)] = &[
-    ("mon", 0), ("tue", 1), ("wed", 2), ("thu", 3), ("fri", 4), ("sat", 5), ("sun", 6),
+    ("mon", 0),
+    ("tue", 1),
+    ("wed", 2),
+    ("thu", 3),
+    ("fri", 4),
+    ("sat", 5),
+    ("sun", 6),
     // Portuguese, for the product's first users.
-    ("seg", 0), ("ter", 1), ("qua", 2), ("qui", 3), ("sex", 4), ("sab", 5), ("sáb", 5), ("dom", 6),
+    ("seg", 0),
+    ("ter", 1),
+    ("qua", 2),
+    ("qui", 3),
+    ("sex", 4),
+    ("sab", 5),
+    ("sáb", 5),
+    ("dom", 6),
 ];
 
 const HOURS_HELP: &str = "write days and times such as \"Mon-Fri 09:00-18:00, Sat 09:00-13:00\"";
@@ -145,22 +178,28 @@ pub fn business_hours(text: &str) -> Result<BusinessHours, ValueError> {
             pos += w.len() + 1;
         }
         let Some(&(dpos, dayspec)) = words.first() else {
-            return Err(ValueError::new("an empty part between commas in the business hours")
-                .at(start, start + group.len())
-                .help(HOURS_HELP));
+            return Err(
+                ValueError::new("an empty part between commas in the business hours")
+                    .at(start, start + group.len())
+                    .help(HOURS_HELP),
+            );
         };
         let days = day_range(dayspec).map_err(|e| e.at(dpos, dpos + dayspec.len()))?;
         if words.len() < 2 {
-            return Err(ValueError::new(format!("`{dayspec}` needs opening hours after it, such as `09:00-18:00`"))
-                .at(dpos, dpos + dayspec.len())
-                .help(HOURS_HELP));
+            return Err(ValueError::new(format!(
+                "`{dayspec}` needs opening hours after it, such as `09:00-18:00`"
+            ))
+            .at(dpos, dpos + dayspec.len())
+            .help(HOURS_HELP));
         }
         for &(tpos, range) in &words[1..] {
             let (a, b) = time_range(range).map_err(|e| e.at(tpos, tpos + range.len()))?;
             for &d in &days {
                 if hours.days[d].iter().any(|&(s, e)| a < e && s < b) {
-                    return Err(ValueError::new(format!("`{range}` overlaps hours already given for the same day"))
-                        .at(tpos, tpos + range.len()));
+                    return Err(ValueError::new(format!(
+                        "`{range}` overlaps hours already given for the same day"
+                    ))
+                    .at(tpos, tpos + range.len()));
                 }
                 hours.days[d].push((a, b));
                 hours.days[d].sort();
@@ -172,12 +211,15 @@ pub fn business_hours(text: &str) -> Result<BusinessHours, ValueError> {
 
 fn day(word: &str) -> Result<usize, ValueError> {
     let lower = word.to_lowercase();
-    DAYS.iter().find(|(n, _)| *n == lower || lower.len() > 3 && lower.starts_with(n)).map(|(_, d)| *d).ok_or_else(|| {
-        let names: Vec<&str> = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].to_vec();
-        let help = crate::diagnostic::did_you_mean(word, names)
-            .unwrap_or_else(|| "days are Mon, Tue, Wed, Thu, Fri, Sat, Sun".to_string());
-        ValueError::new(format!("`{word}` is not a day of the week")).help(help)
-    })
+    DAYS.iter()
+        .find(|(n, _)| *n == lower || lower.len() > 3 && lower.starts_with(n))
+        .map(|(_, d)| *d)
+        .ok_or_else(|| {
+            let names: Vec<&str> = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"].to_vec();
+            let help = crate::diagnostic::did_you_mean(word, names)
+                .unwrap_or_else(|| "days are Mon, Tue, Wed, Thu, Fri, Sat, Sun".to_string());
+            ValueError::new(format!("`{word}` is not a day of the week")).help(help)
+        })
 }
 
 fn day_range(spec: &str) -> Result<Vec<usize>, ValueError> {
@@ -203,12 +245,18 @@ pub fn time_of_day(text: &str) -> Result<u32, ValueError> {
     }
     NaiveTime::parse_from_str(text, "%H:%M")
         .map(|t| chrono::Timelike::hour(&t) * 60 + chrono::Timelike::minute(&t))
-        .map_err(|_| ValueError::new(format!("`{text}` is not a time of day: write it as HH:MM, such as `09:00`")))
+        .map_err(|_| {
+            ValueError::new(format!(
+                "`{text}` is not a time of day: write it as HH:MM, such as `09:00`"
+            ))
+        })
 }
 
 fn time_range(range: &str) -> Result<(u32, u32), ValueError> {
     let Some((a, b)) = range.split_once('-') else {
-        return Err(ValueError::new(format!("`{range}` is not a range of hours: write it as `09:00-18:00`")));
+        return Err(ValueError::new(format!(
+            "`{range}` is not a range of hours: write it as `09:00-18:00`"
+        )));
     };
     let (a, b) = (time_of_day(a)?, time_of_day(b)?);
     if a >= b {
@@ -234,8 +282,10 @@ pub fn date(text: &str) -> Result<NaiveDate, ValueError> {
 pub fn phone_digits(text: &str) -> Result<String, ValueError> {
     let t = text.trim();
     let Some(rest) = t.strip_prefix('+') else {
-        return Err(ValueError::new(format!("`{text}` is not a phone number: it must start with `+` and the country code"))
-            .help("write it as \"+55 11 4000-1000\""));
+        return Err(ValueError::new(format!(
+            "`{text}` is not a phone number: it must start with `+` and the country code"
+        ))
+        .help("write it as \"+55 11 4000-1000\""));
     };
     let mut digits = String::new();
     for (i, c) in rest.char_indices() {
@@ -244,8 +294,10 @@ pub fn phone_digits(text: &str) -> Result<String, ValueError> {
             ' ' | '-' | '(' | ')' | '.' => {}
             _ => {
                 let at = i + 1 + (text.len() - text.trim_start().len());
-                return Err(ValueError::new(format!("`{text}` is not a phone number: `{c}` is not a digit"))
-                    .at(at, at + c.len_utf8()))
+                return Err(ValueError::new(format!(
+                    "`{text}` is not a phone number: `{c}` is not a digit"
+                ))
+                .at(at, at + c.len_utf8()));
             }
         }
     }
@@ -261,12 +313,19 @@ pub fn phone_digits(text: &str) -> Result<String, ValueError> {
 /// The digits of a phone prefix in a route table (`"+55 11"` → `5511`).
 pub fn phone_prefix(text: &str) -> Result<String, ValueError> {
     let Some(rest) = text.trim().strip_prefix('+') else {
-        return Err(ValueError::new(format!("`{text}` is not a phone prefix: it must start with `+` and the country code"))
-            .help("write it as \"+5511\" for São Paulo or \"+351\" for Portugal"));
+        return Err(ValueError::new(format!(
+            "`{text}` is not a phone prefix: it must start with `+` and the country code"
+        ))
+        .help("write it as \"+5511\" for São Paulo or \"+351\" for Portugal"));
     };
-    let digits: String = rest.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.')).collect();
+    let digits: String = rest
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')' | '.'))
+        .collect();
     if digits.is_empty() || digits.len() > 15 || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return Err(ValueError::new(format!("`{text}` is not a phone prefix: after `+` only digits are allowed")));
+        return Err(ValueError::new(format!(
+            "`{text}` is not a phone prefix: after `+` only digits are allowed"
+        )));
     }
     Ok(digits)
 }
@@ -283,7 +342,10 @@ pub fn email(text: &str) -> Result<(), ValueError> {
     if ok {
         Ok(())
     } else {
-        Err(ValueError::new(format!("`{text}` is not an e-mail address")).help("agents are named by e-mail, such as `ana@acme.com`"))
+        Err(
+            ValueError::new(format!("`{text}` is not an e-mail address"))
+                .help("agents are named by e-mail, such as `ana@acme.com`"),
+        )
     }
 }
 
@@ -309,9 +371,27 @@ pub fn cron(text: &str) -> Result<(String, cron::Schedule), ValueError> {
             .help("for 8:00 on weekdays write \"0 8 * * Mon-Fri\""))
         }
     };
-    let schedule = normalized
-        .parse::<cron::Schedule>()
-        .map_err(|e| ValueError::new(format!("`{text}` is not a schedule: {e}")).help("for 8:00 on weekdays write \"0 8 * * Mon-Fri\""))?;
+    let schedule = normalized.parse::<cron::Schedule>().map_err(|e| {
+        // The cron crate's message repeats the expression over several
+        // lines; its last line says what is wrong.
+        let msg = e.to_string();
+        let why = msg
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or("it cannot be read");
+        let why = why
+            .trim_end_matches('.')
+            .replace(". (", " (")
+            .replace(".)", ")");
+        let mut chars = why.chars();
+        let why = match chars.next() {
+            Some(c) => c.to_lowercase().chain(chars).collect::<String>(),
+            None => why,
+        };
+        ValueError::new(format!("`{text}` is not a schedule: {why}"))
+            .help("for 8:00 on weekdays write \"0 8 * * Mon-Fri\"")
+    })?;
     Ok((normalized, schedule))
 }
 
@@ -326,7 +406,10 @@ mod tests {
         assert_eq!(duration("7d"), Ok(604_800));
         assert_eq!(format_duration(5400), "1h30m");
         assert!(duration("15").is_err());
-        assert!(duration("15x").unwrap_err().message.contains("`x` is not a unit"));
+        assert!(duration("15x")
+            .unwrap_err()
+            .message
+            .contains("`x` is not a unit"));
         assert!(duration("m").is_err());
         assert!(duration("0m").is_err());
         assert!(duration("99999999999999999999w").is_err());
@@ -351,9 +434,15 @@ mod tests {
 
     #[test]
     fn phone_numbers_become_digits() {
-        assert_eq!(phone_digits("+55 11 4000-1000").as_deref(), Ok("551140001000"));
+        assert_eq!(
+            phone_digits("+55 11 4000-1000").as_deref(),
+            Ok("551140001000")
+        );
         assert!(phone_digits("11 4000-1000").is_err());
-        assert!(phone_digits("+55 11 4000-100O").unwrap_err().message.contains("`O` is not a digit"));
+        assert!(phone_digits("+55 11 4000-100O")
+            .unwrap_err()
+            .message
+            .contains("`O` is not a digit"));
         assert!(phone_digits("+55 11").is_err());
         assert_eq!(phone_prefix("+55 11").as_deref(), Ok("5511"));
         assert!(phone_prefix("5511").is_err());
@@ -362,14 +451,20 @@ mod tests {
     #[test]
     fn dates_emails_numbers_and_schedules() {
         assert!(date("2026-12-25").is_ok());
-        assert!(date("2026-02-30").unwrap_err().message.contains("does not exist"));
+        assert!(date("2026-02-30")
+            .unwrap_err()
+            .message
+            .contains("does not exist"));
         assert!(date("25/12/2026").is_err());
         assert!(email("ana@acme.com").is_ok());
         assert!(email("ana.acme.com").is_err());
         assert!(email("ana@acme").is_err());
         assert_eq!(number("1.5"), Ok(1.5));
         assert!(number("abc").is_err());
-        assert_eq!(cron("0 8 * * Mon-Fri").map(|c| c.0), Ok("0 0 8 * * Mon-Fri".to_string()));
+        assert_eq!(
+            cron("0 8 * * Mon-Fri").map(|c| c.0),
+            Ok("0 0 8 * * Mon-Fri".to_string())
+        );
         assert!(cron("0 0 8 * * Mon-Fri").is_ok());
         assert!(cron("0 99 * * *").is_err());
         assert!(cron("every day").is_err());

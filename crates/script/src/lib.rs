@@ -61,7 +61,11 @@ impl ScriptError {
             }
             other => strip_position(&other.to_string()),
         };
-        ScriptError { message, line: pos.line(), column: pos.position() }
+        ScriptError {
+            message,
+            line: pos.line(),
+            column: pos.position(),
+        }
     }
 }
 
@@ -182,16 +186,22 @@ mod tests {
     #[test]
     fn a_condition_reads_the_card() {
         let sb = Sandbox::default();
-        let s = sb.compile("card.amount > 1000 && contact.name.starts_with(\"Dr\")").expect("compiles");
+        let s = sb
+            .compile("card.amount > 1000 && contact.name.starts_with(\"Dr\")")
+            .expect("compiles");
         let card = map(&[("amount", Dynamic::from(1500_i64))]);
         let contact = map(&[("name", Dynamic::from("Dr. Ana".to_string()))]);
-        assert!(sb.run_bool(&s, &[("card", card), ("contact", contact)]).expect("runs"));
+        assert!(sb
+            .run_bool(&s, &[("card", card), ("contact", contact)])
+            .expect("runs"));
     }
 
     #[test]
     fn an_endless_loop_is_stopped_by_the_budget() {
         let sb = Sandbox::default();
-        let s = sb.compile("let x = 0;\nloop { x += 1; }").expect("compiles");
+        let s = sb
+            .compile("let x = 0;\nloop { x += 1; }")
+            .expect("compiles");
         let err = sb.run(&s, &[]).expect_err("must stop");
         assert!(err.message.contains("operation budget"), "{err:?}");
     }
@@ -199,21 +209,28 @@ mod tests {
     #[test]
     fn a_huge_string_is_refused() {
         let sb = Sandbox::default();
-        let s = sb.compile("let s = \"x\";\nfor i in 0..30 { s += s; }\ns").expect("compiles");
+        let s = sb
+            .compile("let s = \"x\";\nfor i in 0..30 { s += s; }\ns")
+            .expect("compiles");
         assert!(sb.run(&s, &[]).is_err());
     }
 
     #[test]
     fn compile_errors_name_the_scripts_line() {
         let sb = Sandbox::default();
-        let err = sb.compile("let a = 1;\nlet b = ;\n").expect_err("bad script");
+        let err = sb
+            .compile("let a = 1;\nlet b = ;\n")
+            .expect_err("bad script");
         assert_eq!(err.line, Some(2));
     }
 
     #[test]
     fn the_clock_and_eval_are_not_available() {
         let sb = Sandbox::default();
-        assert!(sb.compile("timestamp()").and_then(|s| sb.run(&s, &[])).is_err());
+        assert!(sb
+            .compile("timestamp()")
+            .and_then(|s| sb.run(&s, &[]))
+            .is_err());
         assert!(sb.compile("eval(\"1\")").is_err());
     }
 
