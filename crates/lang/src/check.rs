@@ -113,14 +113,15 @@ pub fn check(sources: &mut Sources, loader: &dyn Loader) -> Checked {
                 PipeChecker::new(sources, loader, &sandbox, &mut diags, p.name.text.clone());
             let pipe = checker.pipe(p, &stmts, &templates);
             for (n, span) in checker.number_spans.drain(..) {
-                if let Some((other, _)) = numbers.get(&n) {
+                if let Some((other, other_span)) = numbers.get(&n) {
                     diags.push(
                         Diagnostic::error(
                             codes::NUMBER_TAKEN,
                             span,
                             format!("this number already feeds pipe `{other}`"),
                         )
-                        .with_help("each WhatsApp number feeds exactly one pipe"),
+                        .with_help("each WhatsApp number feeds exactly one pipe")
+                        .with_note(*other_span, format!("pipe `{other}` has it here")),
                     );
                 } else {
                     numbers.insert(n, (p.name.text.clone(), span));

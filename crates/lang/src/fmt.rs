@@ -423,7 +423,7 @@ impl Builder<'_> {
                     head.push_str(&atom(t));
                 }
                 if let Some(f) = &p.from {
-                    head.push_str(&from_clause(f));
+                    push_from_clause(&mut head, f);
                 }
                 self.block(p.span, head, self.stmts(&p.body))
             }
@@ -438,7 +438,7 @@ impl Builder<'_> {
                     .collect();
                 let mut head = format!("template {}({})", t.name.text, params.join(", "));
                 if let Some(f) = &t.from {
-                    head.push_str(&from_clause(f));
+                    push_from_clause(&mut head, f);
                 }
                 self.block(t.span, head, self.stmts(&t.body))
             }
@@ -639,13 +639,27 @@ fn atom(a: &Atom) -> String {
     }
 }
 
-fn from_clause(f: &FromClause) -> String {
+/// Lines longer than this break a `from` clause's arguments one per line.
+const MAX_HEAD: usize = 100;
+
+/// Appends ` from name(args)` to a head; arguments go one per line (with a
+/// trailing comma) when the head would be too long to read at once.
+fn push_from_clause(head: &mut String, f: &FromClause) {
     let args: Vec<String> = f
         .args
         .iter()
         .map(|(n, v)| format!("{}: {}", n.text, atom(v)))
         .collect();
-    format!(" from {}({})", f.template.text, args.join(", "))
+    let one_line = format!(" from {}({})", f.template.text, args.join(", "));
+    if head.len() + one_line.len() + 2 <= MAX_HEAD || args.is_empty() {
+        head.push_str(&one_line);
+    } else {
+        head.push_str(&format!(" from {}(\n", f.template.text));
+        for a in &args {
+            head.push_str(&format!("  {a},\n"));
+        }
+        head.push(')');
+    }
 }
 
 fn push_when(out: &mut String, when: Option<&Cond>) {

@@ -418,7 +418,8 @@ fn comments_in_every_position() {
         // an empty body
         "template premium_desk(team_name) from desk(team_name: $team_name, first: 5m) {}\n",
         // comments inside a head move before it
-        "\n# the pipe's name is used in URLs\n# who answers\npipe support \"Customer Support\" from desk(team_name: frontline, agents: [ana@acme.com, bruno@acme.com], greeting: \"Olá, \\\"cliente\\\"! # not a comment\") {\n",
+        // A head longer than 100 characters gets one argument per line.
+        "\n# the pipe's name is used in URLs\n# who answers\npipe support \"Customer Support\" from desk(\n  team_name: frontline,\n  agents: [ana@acme.com, bruno@acme.com],\n  greeting: \"Olá, \\\"cliente\\\"! # not a comment\",\n) {\n",
         "  # christmas\n  holidays \"2026-12-25\", \"2027-01-01\"\n\n  field priority",
         "  # money\n  field topic: choice(billing, delivery)\n",
         "  # lead\n  team frontline { ana@acme.com bruno@acme.com }\n  team empty_team {}\n",

@@ -1,0 +1,389 @@
+//! The `switchboard` binary as a user runs it: exit codes, file:line:col,
+//! suggestions, JSON output, and mistakes made in copies of the examples.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn switchboard(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// A fresh copy of `workflows/` in a folder of its own.
+fn copy_of_examples(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_dir(&root().join("workflows"), &dir.join("workflows"));
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let path = entry.expect("entry").path();
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).expect("copy file");
+        }
+    }
+}
+
+#[test]
+fn the_examples_check_and_say_what_they_do() {
+    let out = switchboard(&root(), &["check", "workflows"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("pipe support \"Customer Support\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("pipe hr \"People & HR\""), "{stdout}");
+    assert!(stdout.contains("0 errors"), "{stdout}");
+}
+
+#[test]
+fn the_examples_are_formatted() {
+    let out = switchboard(&root(), &["fmt", "--check", "workflows"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// One mistake per kind, each made in a fresh copy of an example.
+#[test]
+fn every_kind_of_mistake_in_an_example_names_its_place() {
+    // (file, text to find, replacement, expected code). The error must be on
+    // the changed line, except for the few listed in `elsewhere`.
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "support.flow",
+            "    move in_progress\n",
+            "    move in_progres\n",
+            "WF0002",
+        ),
+        (
+            "support.flow",
+            "set topic = billing",
+            "set topik = billing",
+            "WF0003",
+        ),
+        (
+            "support.flow",
+            "assign by_topic least_busy",
+            "assign by_topik least_busy",
+            "WF0004",
+        ),
+        (
+            "support.flow",
+            "sla next_response 1h",
+            "sla next_reponse 1h",
+            "WF0005",
+        ),
+        ("hr.flow", "from helpdesk(", "from helpdsk(", "WF0006"),
+        (
+            "hr.flow",
+            "first_response: 1h,",
+            "first_respons: 1h,",
+            "WF0007",
+        ),
+        (
+            "support.flow",
+            "field city: text",
+            "field amount: text",
+            "WF0008",
+        ),
+        (
+            "support.flow",
+            "set topic = billing",
+            "set topic = refunds",
+            "WF0009",
+        ),
+        (
+            "support.flow",
+            "when amount > 5000",
+            "when amount > lots",
+            "WF0010",
+        ),
+        (
+            "support.flow",
+            "sla first_response 15m",
+            "sla first_response 15x",
+            "WF0011",
+        ),
+        (
+            "support.flow",
+            "Sat 09:00-13:00",
+            "Sat 09:00-31:00",
+            "WF0012",
+        ),
+        ("support.flow", "\"2027-02-16\"", "\"2027-02-30\"", "WF0013"),
+        (
+            "support.flow",
+            "America/Sao_Paulo",
+            "America/Sao_Paolo",
+            "WF0014",
+        ),
+        (
+            "support.flow",
+            "every \"0 8 * * Mon-Fri\"",
+            "every \"0 8 * * Mun-Fri\"",
+            "WF0015",
+        ),
+        (
+            "support.flow",
+            "~ \"refund|reembolso|estorno\"",
+            "~ \"refund|(reembolso\"",
+            "WF0016",
+        ),
+        ("support.flow", "\"+5571\"", "\"5571\"", "WF0017"),
+        (
+            "support.flow",
+            "status new open initial",
+            "status new open",
+            "WF0018",
+        ),
+        (
+            "support.flow",
+            "status in_progress active",
+            "status in_progress active initial",
+            "WF0019",
+        ),
+        (
+            "support.flow",
+            "flow resolved -> closed | in_progress",
+            "flow closed -> in_progress",
+            "WF0020",
+        ),
+        (
+            "support.flow",
+            "flow waiting -> in_progress | resolved",
+            "flow waiting -> resolved",
+            "WF0022",
+        ),
+        (
+            "support.flow",
+            "    else                    -> frontline\n",
+            "",
+            "WF0023",
+        ),
+        (
+            "support.flow",
+            "sla resolution 2h business when priority = high",
+            "sla resolution 2h business",
+            "WF0024",
+        ),
+        (
+            "support.flow",
+            "reply \"Olá {{ contact.name }}! Recebemos",
+            "reply \"Olá {{ contact.name }! Recebemos",
+            "WF0027",
+        ),
+        (
+            "support.flow",
+            "script(\"scripts/vip.rhai\")",
+            "script(\"scripts/vipp.rhai\")",
+            "WF0028",
+        ),
+        ("support.flow", "on idle 7d", "on idel 7d", "WF0029"),
+        (
+            "support.flow",
+            "status waiting paused",
+            "status waiting pausd",
+            "WF0030",
+        ),
+        ("support.flow", "bruno@acme.com", "bruno.acme.com", "WF0031"),
+        (
+            "support.flow",
+            "message.text ~ \"refund",
+            "message.txt ~ \"refund",
+            "WF0032",
+        ),
+        (
+            "support.flow",
+            "amount > 5000 and",
+            "amount > 5000 &&",
+            "WF0033",
+        ),
+        (
+            "support.flow",
+            "webhook \"https://erp",
+            "webhook \"erp",
+            "WF0035",
+        ),
+        (
+            "support.flow",
+            "\"+55 11 4000-1000\"",
+            "\"+55 11 4000-2000\"",
+            "WF0037",
+        ),
+        (
+            "support.flow",
+            "when priority = high {",
+            "when priority > high {",
+            "WF0038",
+        ),
+        (
+            "support.flow",
+            "  status waiting",
+            "  stauts waiting",
+            "WF0001",
+        ),
+    ];
+    // Mistakes whose error is reported where the mistake shows, not where it was made.
+    let elsewhere: &[(&str, &str)] = &[
+        // A pipe without an initial status is reported at the pipe's name.
+        ("WF0018", "pipe support"),
+        // A flow that no longer allows a move is reported at the rule's `move`.
+        ("WF0022", "rule customer_back"),
+        // A route without `else` is reported at the route.
+        ("WF0023", "route territory"),
+    ];
+    for (i, (file, find, replace, code)) in cases.iter().enumerate() {
+        let dir = copy_of_examples(&format!("mistake{i}"));
+        let path = dir.join("workflows").join(file);
+        let original = std::fs::read_to_string(&path).expect("example");
+        let at = original
+            .find(find)
+            .unwrap_or_else(|| panic!("case {i}: `{find}` not in {file}"));
+        let changed = original.replacen(find, replace, 1);
+        std::fs::write(&path, &changed).expect("write copy");
+        let out = switchboard(&dir, &["check", "workflows"]);
+        let all = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "case {i} ({code}) should fail:\n{all}"
+        );
+        // The mistake is on the line where the text was changed.
+        let anchor = elsewhere
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, a)| changed.find(a).expect("anchor"));
+        let first_line = changed[..anchor.unwrap_or(at)].matches('\n').count() + 1;
+        let lines: Vec<usize> = (first_line.saturating_sub(1)..=first_line + 2).collect();
+        let found = all.lines().any(|l| {
+            l.starts_with(&format!("workflows/{file}:"))
+                && l.contains(&format!("error[{code}]"))
+                && lines
+                    .iter()
+                    .any(|n| l.starts_with(&format!("workflows/{file}:{n}:")))
+        });
+        assert!(
+            found,
+            "case {i}: expected `workflows/{file}:{first_line}:COL: error[{code}]` in:\n{all}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_misspelt_status_gets_its_suggestion() {
+    let dir = copy_of_examples("suggest");
+    let path = dir.join("workflows/support.flow");
+    let text_before = std::fs::read_to_string(&path).expect("example");
+    std::fs::write(
+        &path,
+        text_before.replacen("    move in_progress\n", "    move in_progres\n", 1),
+    )
+    .expect("write");
+    let out = switchboard(&dir, &["check", "workflows"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error[WF0002]: unknown status `in_progres`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("^^^^^^^^^^ did you mean `in_progress`?"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn json_output_has_one_object_per_diagnostic() {
+    let dir = copy_of_examples("json");
+    let path = dir.join("workflows/support.flow");
+    let before = std::fs::read_to_string(&path).expect("example");
+    let broken = before
+        .replacen("set topic = billing", "set topik = billing", 1)
+        .replacen("15m business", "15x business", 1);
+    std::fs::write(&path, broken).expect("write");
+    let out = switchboard(&dir, &["check", "--format", "json", "workflows"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let objects: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(objects.len(), 2, "{stdout}");
+    assert_eq!(objects[0]["code"], "WF0011");
+    assert_eq!(objects[1]["code"], "WF0003");
+    for o in &objects {
+        assert_eq!(o["file"], "workflows/support.flow");
+        assert!(o["line"].as_u64().is_some_and(|l| l > 0));
+        assert!(o["column"].as_u64().is_some_and(|c| c > 0));
+        assert_eq!(o["severity"], "error");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_path_is_one_sentence_and_exit_2() {
+    let out = switchboard(&root(), &["check", "no/such/folder"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim(), "error: no/such/folder does not exist");
+}
+
+#[test]
+fn fmt_check_reports_unformatted_files_and_fmt_fixes_them() {
+    let dir = copy_of_examples("fmt");
+    let path = dir.join("workflows/support.flow");
+    let before = std::fs::read_to_string(&path).expect("example");
+    std::fs::write(
+        &path,
+        before.replace(
+            "  status new open initial",
+            "status    new   open initial   ",
+        ),
+    )
+    .expect("write");
+    let out = switchboard(&dir, &["fmt", "--check", "workflows"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("workflows/support.flow is not formatted")
+    );
+    let out = switchboard(&dir, &["fmt", "workflows"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(std::fs::read_to_string(&path).expect("formatted"), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn fmt_refuses_a_file_that_does_not_parse_and_leaves_it_alone() {
+    let dir = copy_of_examples("fmtbad");
+    let path = dir.join("workflows/support.flow");
+    let before = std::fs::read_to_string(&path).expect("example");
+    let broken = before.replacen("    move in_progress\n", "    move\n", 1);
+    std::fs::write(&path, &broken).expect("write");
+    let out = switchboard(&dir, &["fmt", "workflows"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("workflows/support.flow:"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("unchanged"), broken);
+    let _ = std::fs::remove_dir_all(&dir);
+}
