@@ -47,6 +47,11 @@ pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
     pest::set_call_limit(std::num::NonZeroUsize::new(5_000_000));
     let mut out = File::default();
     let mut diags = Vec::new();
+    if let Some(d) = too_deep(file, text) {
+        // Parsing is recursive: refuse before it can exhaust the stack.
+        diags.push(d);
+        return (out, diags);
+    }
     if let Ok(mut pairs) = FlowParser::parse(Rule::file, text) {
         if let Some(p) = pairs.next() {
             let b = Builder { file, base: 0 };
@@ -81,6 +86,104 @@ pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
         }
     }
     (out, diags)
+}
+
+/// How deep brackets may nest, and how many `not`s may follow each other.
+pub const MAX_NESTING: usize = 64;
+/// How many `and`/`or` one statement may hold.
+pub const MAX_CONDITION_PARTS: usize = 512;
+
+/// Reports text nested deeper than any workflow needs, which would otherwise
+/// make the recursive parser and checker run out of stack.
+fn too_deep(file: FileId, text: &str) -> Option<Diagnostic> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut nots, mut parts, mut i) = (0usize, 0usize, 0usize, 0usize);
+    let mut word_start = true;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let at = |what: &str| {
+            Some(
+                Diagnostic::error(
+                    codes::SYNTAX,
+                    Span::new(file, i, i + 1),
+                    format!("this is nested too deeply: more than {what}"),
+                )
+                .with_help("split the condition or the list into simpler parts"),
+            )
+        };
+        match c {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += usize::from(bytes[i] == b'\\') + 1;
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return at(&format!("{MAX_NESTING} brackets inside each other"));
+                }
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if c == b'}' {
+                    parts = 0;
+                }
+            }
+            b'!' => {
+                nots += 1;
+                if nots > MAX_NESTING {
+                    return at(&format!("{MAX_NESTING} `not`s in a row"));
+                }
+            }
+            b'&' | b'|' => {
+                parts += 1;
+                if parts > 2 * MAX_CONDITION_PARTS {
+                    return at(&format!(
+                        "{MAX_CONDITION_PARTS} `and`/`or` in one statement"
+                    ));
+                }
+            }
+            _ if word_start && c.is_ascii_alphabetic() => {
+                let rest = &bytes[i..];
+                let word_len = rest
+                    .iter()
+                    .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+                    .count();
+                match &rest[..word_len] {
+                    b"not" => {
+                        nots += 1;
+                        if nots > MAX_NESTING {
+                            return at(&format!("{MAX_NESTING} `not`s in a row"));
+                        }
+                    }
+                    b"and" | b"or" => {
+                        parts += 1;
+                        nots = 0;
+                        if parts > MAX_CONDITION_PARTS {
+                            return at(&format!(
+                                "{MAX_CONDITION_PARTS} `and`/`or` in one statement"
+                            ));
+                        }
+                    }
+                    _ => nots = 0,
+                }
+                i += word_len;
+                word_start = false;
+                continue;
+            }
+            _ => {}
+        }
+        word_start = !(c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+        i += 1;
+    }
+    None
 }
 
 /// Byte ranges of the top-level items: each starts on a line that begins,

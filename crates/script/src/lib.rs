@@ -2,7 +2,7 @@
 //!
 //! A script sees read-only `card`, `contact` and `message` maps and returns a
 //! value. It cannot touch files, the network or the clock (rhai is built
-//! without them: no `std::fs`, no `timestamp()`, no modules), and every run is
+//! without them: no file system, no `timestamp()`, no modules), and every run is
 //! bounded in operations, call depth, string, array and map sizes. A script
 //! that breaks a limit or fails returns an error naming the script's own line.
 
