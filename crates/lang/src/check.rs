@@ -13,6 +13,7 @@ use crate::source::{FileId, Sources, Span};
 use crate::template::{self, Templates};
 use crate::values::{self, BusinessHours, ValueError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 use std::sync::Arc;
 use switchboard_script::Sandbox;
 
@@ -154,8 +155,8 @@ enum Ty {
     Number,
     Date,
     Bool,
-    /// One of these words.
-    Words(&'static str, Vec<String>),
+    /// One of these words (shared: statuses and choices are looked up often).
+    Words(&'static str, Rc<[String]>),
     Agent,
 }
 
@@ -229,6 +230,15 @@ struct PipeChecker<'a> {
     team_spans: HashMap<String, Span>,
     has_hours: bool,
     number_spans: Vec<(String, Span)>,
+    /// The types of the fields, by name (built as fields are declared).
+    field_tys: HashMap<String, Ty>,
+    /// Status and team names, built once the declarations are read.
+    status_words: Rc<[String]>,
+    team_words: Rc<[String]>,
+    /// Checking a schedule without `when`: there is no card.
+    no_card: bool,
+    /// Compiles reply texts (one environment for the whole pipe).
+    jinja: minijinja::Environment<'static>,
     /// Names declared in statements that did not parse: not reported again.
     broken: BTreeSet<String>,
     scripts: HashMap<String, Option<switchboard_script::CompiledScript>>,
@@ -257,6 +267,11 @@ impl<'a> PipeChecker<'a> {
             team_spans: HashMap::new(),
             has_hours: false,
             number_spans: Vec::new(),
+            field_tys: HashMap::new(),
+            jinja: minijinja::Environment::new(),
+            no_card: false,
+            status_words: Rc::from(Vec::new()),
+            team_words: Rc::from(Vec::new()),
             broken: BTreeSet::new(),
             scripts: HashMap::new(),
         }
@@ -528,6 +543,8 @@ impl<'a> PipeChecker<'a> {
                 }
             }
         }
+        self.status_words = self.statuses.iter().map(|s| s.name.clone()).collect();
+        self.team_words = self.teams.iter().map(|t| t.name.clone()).collect();
         // Routes before rules: rules assign to them.
         for stmt in stmts {
             if let StmtKind::Route { name, by, entries } = &stmt.kind {
@@ -778,6 +795,7 @@ impl<'a> PipeChecker<'a> {
             self.typed_value(d, &ty_of_field(&ty), &format!("field `{}`", name.text))
         });
         self.field_spans.insert(name.text.clone(), name.span);
+        self.field_tys.insert(name.text.clone(), ty_of_field(&ty));
         self.fields.push(Field {
             name: name.text.clone(),
             ty,
@@ -891,7 +909,8 @@ impl<'a> PipeChecker<'a> {
             self.push(d);
             return;
         }
-        let Some(subject) = self.subject(by, Place::View) else {
+        // Routes are looked up by `assign` in rules, where the message is known.
+        let Some(subject) = self.subject(by, Place::Rule) else {
             return;
         };
         let ty = self.subject_type(&subject);
@@ -1198,9 +1217,12 @@ impl<'a> PipeChecker<'a> {
     fn sla_overlaps(&mut self, slas: &[(Sla, Span, Option<Cond>)]) {
         let mut seen: HashMap<(SlaKind, String), Span> = HashMap::new();
         for (s, span, when) in slas {
+            // Compared by meaning: the tree's JSON leaves the positions out.
             let key = (
                 s.kind,
-                when.as_ref().map(|c| format!("{c:?}")).unwrap_or_default(),
+                when.as_ref()
+                    .map(|c| serde_json::to_string(c).unwrap_or_default())
+                    .unwrap_or_default(),
             );
             if let Some(first) = seen.get(&key) {
                 let d = Diagnostic::error(
@@ -1324,20 +1346,9 @@ impl<'a> PipeChecker<'a> {
 
     fn subject_type(&self, s: &Subject) -> Ty {
         match s {
-            Subject::Field(f) => self
-                .fields
-                .iter()
-                .find(|x| &x.name == f)
-                .map(|x| ty_of_field(&x.ty))
-                .unwrap_or(Ty::Text),
-            Subject::Status => Ty::Words(
-                "the statuses",
-                self.statuses.iter().map(|s| s.name.clone()).collect(),
-            ),
-            Subject::Team => Ty::Words(
-                "the teams",
-                self.teams.iter().map(|t| t.name.clone()).collect(),
-            ),
+            Subject::Field(f) => self.field_tys.get(f).cloned().unwrap_or(Ty::Text),
+            Subject::Status => Ty::Words("the statuses", self.status_words.clone()),
+            Subject::Team => Ty::Words("the teams", self.team_words.clone()),
             Subject::Assignee => Ty::Agent,
             Subject::Sla => Ty::Words("`sla`", SLA_STATES.iter().map(|s| s.to_string()).collect()),
             Subject::LastResponder => Ty::Words(
@@ -1470,25 +1481,13 @@ impl<'a> PipeChecker<'a> {
             }
             Op::Matches => {
                 let text = self.quoted(rhs, "the pattern")?;
-                match regex::RegexBuilder::new(text)
-                    .case_insensitive(true)
-                    .size_limit(1 << 20)
-                    .build()
-                {
-                    Ok(r) => Operand::Regex(r),
-                    Err(e) => {
-                        let why = e.to_string();
-                        let last = why
-                            .lines()
-                            .rfind(|l| l.starts_with("error:"))
-                            .unwrap_or("it is not a valid pattern");
+                match Pattern::new(text) {
+                    Ok(p) => Operand::Regex(p),
+                    Err(why) => {
                         self.err(
                             codes::BAD_REGEX,
                             rhs.span,
-                            format!(
-                                "`{text}` is not a valid pattern: {}",
-                                last.trim_start_matches("error: ")
-                            ),
+                            format!("`{text}` is not a valid pattern: {why}"),
                         )
                         .help = Some(
                             "patterns use `|` for \"or\"; write `\\\\.` for a literal dot".into(),
@@ -1683,9 +1682,8 @@ impl<'a> PipeChecker<'a> {
 
     fn text(&mut self, a: &Atom, what: &str) -> Option<Text> {
         let src = self.quoted(a, &format!("the {what}"))?.to_string();
-        let mut env = minijinja::Environment::new();
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
-        let result = env
+        let result = self
+            .jinja
             .template_from_str(&src)
             .map(|t| t.undeclared_variables(false));
         match result {
@@ -1693,7 +1691,18 @@ impl<'a> PipeChecker<'a> {
                 let mut vars: Vec<String> = vars.into_iter().collect();
                 vars.sort();
                 for v in vars {
-                    if !TEXT_GLOBALS.contains(&v.as_str()) {
+                    if self.no_card
+                        && matches!(v.as_str(), "card" | "contact" | "message" | "agent")
+                    {
+                        let at = src.find(&v).map(|i| (i, i + v.len()));
+                        let span = self.inner_span(a, at);
+                        self.err(
+                            codes::SCHEDULE_WITHOUT_CARDS,
+                            span,
+                            format!("there is no {v} here: this schedule does not say which cards it acts on"),
+                        )
+                        .help = Some("add `when ...` after the schedule to act on each matching card, or use `count(...)`".into());
+                    } else if !TEXT_GLOBALS.contains(&v.as_str()) {
                         let at = src.find(&v).map(|i| (i, i + v.len()));
                         let span = self.inner_span(a, at);
                         let help =
@@ -1943,7 +1952,9 @@ impl<'a> PipeChecker<'a> {
             }
         }
         let from = when.and_then(|w| ctx.status_conjuncts(w));
+        self.no_card = when.is_none();
         let acts = self.actions(actions, Place::Schedule, from, ctx);
+        self.no_card = false;
         let (cron, schedule) = parsed?;
         let condition = match condition {
             Some(None) => return None,
@@ -2273,8 +2284,14 @@ impl<'a> PipeChecker<'a> {
                         return None;
                     }
                 };
-                if place == Place::Schedule && target == NotifyTarget::Assignee && from.is_none() {
-                    // A schedule without `when` has no card, so no assignee.
+                if self.no_card && target == NotifyTarget::Assignee {
+                    self.err(
+                        codes::SCHEDULE_WITHOUT_CARDS,
+                        kind.span,
+                        "there is no assignee here: this schedule does not say which cards it acts on",
+                    )
+                    .help = Some("add `when ...` after the schedule, or notify a team".into());
+                    return None;
                 }
                 Some(Action::Notify {
                     to: target,
@@ -2380,84 +2397,219 @@ impl<'a> PipeChecker<'a> {
     // ------------------------------------------------------------ loops
 
     /// Warns about rules whose actions start each other in a circle.
+    ///
+    /// The graph has a node per rule and per kind of event a rule can cause
+    /// (`status.changed(x)`, `field.changed(f)`, `card.assigned`,
+    /// `message.sent`), so it stays linear in the size of the file; its
+    /// strongly connected components that hold a rule are the loops.
     fn rule_loops(&mut self, rules: &[Rule], spans: &[(Span, Vec<ast::Action>)]) {
-        let fires = |action: &Action, t: &Trigger| -> bool {
-            match (action, t) {
-                (Action::Move(s), Trigger::StatusChanged(to)) => to.as_ref().is_none_or(|x| x == s),
-                (Action::Set { field, .. }, Trigger::FieldChanged(f)) => field == f,
-                (Action::Assign { .. }, Trigger::CardAssigned) => true,
-                (Action::Reply(_) | Action::ReplyTemplate { .. }, Trigger::MessageSent) => true,
-                _ => false,
-            }
-        };
+        // Event nodes: `(what, Some(value))` is "it became this value",
+        // `(what, None)` the hub every change of `what` passes through.
+        let mut events: HashMap<(String, Option<String>), usize> = HashMap::new();
         let n = rules.len();
-        let edges: Vec<Vec<usize>> = (0..n)
-            .map(|i| {
-                (0..n)
-                    .filter(|&j| rules[i].actions.iter().any(|a| fires(a, &rules[j].trigger)))
-                    .collect()
-            })
-            .collect();
-        // A cycle through rule i: can i reach itself?
-        let mut reported: BTreeSet<usize> = BTreeSet::new();
-        for start in 0..n {
-            if reported.contains(&start) {
+        let mut edges: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut node = |key: (String, Option<String>), edges: &mut Vec<Vec<usize>>| -> usize {
+            if let Some(&i) = events.get(&key) {
+                return i;
+            }
+            let i = edges.len();
+            edges.push(Vec::new());
+            let hub = key.1.is_some().then(|| key.0.clone());
+            events.insert(key, i);
+            if let Some(what) = hub {
+                // Every specific change also counts as a change of `what`.
+                let h = match events.get(&(what.clone(), None)) {
+                    Some(&h) => h,
+                    None => {
+                        let h = edges.len();
+                        edges.push(Vec::new());
+                        events.insert((what, None), h);
+                        h
+                    }
+                };
+                edges[i].push(h);
+            }
+            i
+        };
+        for (i, r) in rules.iter().enumerate() {
+            let required = r.condition.as_ref().map(requirements).unwrap_or_default();
+            let listens: Option<(String, Vec<String>)> = match &r.trigger {
+                Trigger::StatusChanged(Some(s)) => Some(("status".into(), vec![s.clone()])),
+                Trigger::StatusChanged(None) => {
+                    Some(("status".into(), required_of(&required, &Subject::Status)))
+                }
+                Trigger::FieldChanged(f) => Some((
+                    format!("field {f}"),
+                    required_of(&required, &Subject::Field(f.clone())),
+                )),
+                Trigger::CardAssigned => Some(("assigned".into(), Vec::new())),
+                Trigger::MessageSent => Some(("sent".into(), Vec::new())),
+                _ => None,
+            };
+            if let Some((what, values)) = listens {
+                if values.is_empty() {
+                    let e = node((what, None), &mut edges);
+                    edges[e].push(i);
+                } else {
+                    for v in values {
+                        let e = node((what.clone(), Some(v)), &mut edges);
+                        edges[e].push(i);
+                    }
+                    // A change to a value not known at check time may match.
+                    let e = node((what, Some(String::from("\u{0}unknown"))), &mut edges);
+                    edges[e].push(i);
+                }
+            }
+            for a in &r.actions {
+                let cause = match a {
+                    Action::Move(s) => Some(("status".to_string(), Some(s.clone()))),
+                    Action::Set {
+                        field,
+                        value: SetValue::Value(v),
+                    } => Some((format!("field {field}"), Some(v.to_string()))),
+                    Action::Set { field, .. } => {
+                        Some((format!("field {field}"), Some(String::from("\u{0}unknown"))))
+                    }
+                    Action::Assign { .. } => Some(("assigned".to_string(), None)),
+                    Action::Reply(_) | Action::ReplyTemplate { .. } => {
+                        Some(("sent".to_string(), None))
+                    }
+                    _ => None,
+                };
+                if let Some(key) = cause {
+                    let e = node(key, &mut edges);
+                    edges[i].push(e);
+                }
+            }
+        }
+        for component in strongly_connected(&edges) {
+            let mut cycle: Vec<usize> = component.into_iter().filter(|&v| v < n).collect();
+            if cycle.is_empty() {
                 continue;
             }
-            let mut prev: Vec<Option<usize>> = vec![None; n];
-            let mut seen = vec![false; n];
-            let mut queue = std::collections::VecDeque::from([start]);
-            let mut found = None;
-            while let Some(i) = queue.pop_front() {
-                for &j in &edges[i] {
-                    if j == start {
-                        found = Some(i);
-                        break;
-                    }
-                    if !seen[j] {
-                        seen[j] = true;
-                        prev[j] = Some(i);
-                        queue.push_back(j);
-                    }
-                }
-                if found.is_some() {
-                    break;
-                }
-            }
-            let Some(mut last) = found else { continue };
-            let mut cycle = vec![last];
-            while last != start {
-                match prev[last] {
-                    Some(p) => {
-                        cycle.push(p);
-                        last = p;
-                    }
-                    None => break,
-                }
-            }
-            cycle.reverse();
-            reported.extend(cycle.iter().copied());
+            cycle.sort_unstable();
             let names: Vec<String> = cycle
                 .iter()
+                .take(5)
                 .map(|&i| format!("`{}`", rules[i].name))
                 .collect();
+            let more = if cycle.len() > 5 {
+                format!(" (and {} more)", cycle.len() - 5)
+            } else {
+                String::new()
+            };
             let msg = if cycle.len() == 1 {
                 format!("rule {} can trigger itself again and again", names[0])
             } else {
                 format!(
-                    "rules {} can trigger each other forever",
+                    "rules {}{more} can trigger each other forever",
                     names.join(" and ")
                 )
             };
-            let mut d = Diagnostic::warning(codes::RULE_LOOP, spans[start].0, msg).with_help(
+            let mut d = Diagnostic::warning(codes::RULE_LOOP, spans[cycle[0]].0, msg).with_help(
                 "add a `when` that stops the chain; the engine cuts such chains off after 8 steps",
             );
-            for &i in &cycle[1..] {
+            for &i in cycle.iter().skip(1).take(4) {
                 d = d.with_note(spans[i].0, format!("rule `{}`", rules[i].name));
             }
             self.push(d);
         }
     }
+}
+
+/// What a condition requires, when it says so plainly: the values a status
+/// or field must have (`status = a`, `priority in [high, normal]`) in its
+/// top-level `and`s.
+fn requirements(c: &Condition) -> Vec<(Subject, Vec<String>)> {
+    match c {
+        Condition::And(a, b) => {
+            let mut out = requirements(a);
+            out.extend(requirements(b));
+            out
+        }
+        Condition::Compare {
+            subject: subject @ (Subject::Status | Subject::Field(_)),
+            op: Op::Eq,
+            value: Operand::Value(v),
+        } => {
+            vec![(subject.clone(), vec![v.to_string()])]
+        }
+        Condition::Compare {
+            subject: subject @ (Subject::Status | Subject::Field(_)),
+            op: Op::In,
+            value: Operand::List(vs),
+        } => {
+            vec![(
+                subject.clone(),
+                vs.iter().map(ToString::to_string).collect(),
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn required_of(required: &[(Subject, Vec<String>)], subject: &Subject) -> Vec<String> {
+    required
+        .iter()
+        .find(|(s, _)| s == subject)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
+/// Strongly connected components with more than one node, or with a node
+/// that points at itself (Tarjan's algorithm, without recursion).
+fn strongly_connected(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    let (mut index, mut low) = (vec![usize::MAX; n], vec![0usize; n]);
+    let (mut on_stack, mut stack) = (vec![false; n], Vec::new());
+    let mut next = 0;
+    let mut out = Vec::new();
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        // (node, position in its edge list)
+        let mut work = vec![(root, 0usize)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on_stack[root] = true;
+        while let Some(&mut (v, ref mut pos)) = work.last_mut() {
+            if let Some(&w) = edges[v].get(*pos) {
+                *pos += 1;
+                if index[w] == usize::MAX {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on_stack[w] = true;
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut component = Vec::new();
+                while let Some(w) = stack.pop() {
+                    on_stack[w] = false;
+                    component.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                if component.len() > 1 || edges[v].contains(&v) {
+                    out.push(component);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What the flow allows, for checking `move` in rules.
@@ -2541,7 +2693,7 @@ fn ty_of_field(t: &FieldType) -> Ty {
         FieldType::Date => Ty::Date,
         FieldType::Bool => Ty::Bool,
         FieldType::Agent => Ty::Agent,
-        FieldType::Choice(v) => Ty::Words("the field", v.clone()),
+        FieldType::Choice(v) => Ty::Words("the field", Rc::from(v.as_slice())),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::values::BusinessHours;
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use switchboard_script::CompiledScript;
 
 /// All pipes of all files.
@@ -326,22 +326,26 @@ pub struct Route {
 }
 
 impl Route {
-    /// The team for a value: the longest matching key wins.
+    /// The team for a value. Phone numbers match by prefix, and the
+    /// longest matching prefix wins (`+5511` beats `+55`); any other value
+    /// must equal a key, ignoring case (`Rio` does not catch `Rio Branco`).
     pub fn lookup(&self, value: &str) -> &str {
-        let value = if matches!(&self.by, Subject::Contact(a) if a == "phone" || a == "wa_id") {
-            value
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect::<String>()
+        let found = if self.by_phone() {
+            let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+            self.entries
+                .iter()
+                .filter(|(k, _)| digits.starts_with(k.as_str()))
+                .max_by_key(|(k, _)| k.len())
         } else {
-            value.to_string()
+            let value = value.to_lowercase();
+            self.entries.iter().find(|(k, _)| k.to_lowercase() == value)
         };
-        self.entries
-            .iter()
-            .filter(|(k, _)| value.starts_with(k.as_str()))
-            .max_by_key(|(k, _)| k.len())
-            .map(|(_, t)| t.as_str())
-            .unwrap_or(&self.otherwise)
+        found.map(|(_, t)| t.as_str()).unwrap_or(&self.otherwise)
+    }
+
+    /// Whether the table is keyed by phone prefixes.
+    pub fn by_phone(&self) -> bool {
+        matches!(&self.by, Subject::Contact(a) if a == "phone" || a == "wa_id")
     }
 }
 
@@ -458,8 +462,8 @@ pub enum Operand {
     Value(Value),
     /// `in [...]`
     List(Vec<Value>),
-    /// `~ "..."`, compiled.
-    Regex(regex::Regex),
+    /// `~ "..."`.
+    Regex(Pattern),
 }
 
 impl fmt::Display for Condition {
@@ -479,7 +483,7 @@ impl fmt::Display for Condition {
                         let items: Vec<String> = vs.iter().map(ToString::to_string).collect();
                         write!(f, "[{}]", items.join(", "))
                     }
-                    Operand::Regex(r) => write!(f, "{:?}", r.as_str()),
+                    Operand::Regex(r) => write!(f, "{:?}", r.source()),
                 }
             }
             Condition::WithinHours => f.write_str("within hours"),
@@ -498,6 +502,66 @@ impl fmt::Display for Paren<'_> {
             Condition::Or(..) => write!(f, "({})", self.0),
             c => write!(f, "{c}"),
         }
+    }
+}
+
+/// A `~` pattern (case-insensitive). Its syntax is checked with the
+/// workflow; it is compiled the first time it is used, so checking a file with
+/// hundreds of patterns stays fast.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: Arc<str>,
+    compiled: Arc<OnceLock<Option<regex::Regex>>>,
+}
+
+/// Patterns larger than this many compiled bytes are refused.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+impl Pattern {
+    /// Checks a pattern; the error is the reason in words.
+    pub fn new(source: &str) -> Result<Pattern, String> {
+        let reason = |e: &dyn fmt::Display| {
+            let text = e.to_string();
+            text.lines()
+                .rfind(|l| l.starts_with("error:"))
+                .unwrap_or("it is not a valid pattern")
+                .trim_start_matches("error: ")
+                .to_string()
+        };
+        regex_syntax::ParserBuilder::new()
+            .case_insensitive(true)
+            .build()
+            .parse(source)
+            .map_err(|e| reason(&e))?;
+        let pattern = Pattern {
+            source: Arc::from(source),
+            compiled: Arc::new(OnceLock::new()),
+        };
+        // Only long patterns can break the size limit: compile those now.
+        if source.len() > 200 && pattern.regex().is_none() {
+            return Err("it is too large".to_string());
+        }
+        Ok(pattern)
+    }
+    /// The pattern as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+    /// The compiled regex.
+    pub fn regex(&self) -> Option<&regex::Regex> {
+        self.compiled
+            .get_or_init(|| {
+                regex::RegexBuilder::new(&self.source)
+                    .case_insensitive(true)
+                    .size_limit(PATTERN_SIZE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+    /// Whether the text matches.
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex().is_some_and(|r| r.is_match(text))
     }
 }
 

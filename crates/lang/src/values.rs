@@ -360,10 +360,19 @@ pub fn number(text: &str) -> Result<f64, ValueError> {
 /// Reads a cron expression. Five fields (minute hour day month weekday) get
 /// a `0` seconds field in front; six or seven are taken as they are.
 pub fn cron(text: &str) -> Result<(String, cron::Schedule), ValueError> {
-    let fields = text.split_whitespace().count();
+    let parts: Vec<&str> = text.split_whitespace().collect();
+    let fields = parts.len();
     let normalized = match fields {
-        5 => format!("0 {}", text.trim()),
-        6 | 7 => text.split_whitespace().collect::<Vec<_>>().join(" "),
+        5..=7 => {
+            // The weekday is the 5th field (the 6th when seconds are given).
+            let dow = if fields == 5 { 4 } else { 5 };
+            let mut out: Vec<String> = parts.iter().map(|p| p.to_string()).collect();
+            out[dow] = weekdays_for_cron(parts[dow]);
+            if fields == 5 {
+                out.insert(0, "0".to_string());
+            }
+            out.join(" ")
+        }
         _ => {
             return Err(ValueError::new(format!(
                 "`{text}` is not a schedule: it has {fields} parts, and a schedule has 5 (minute hour day month weekday)"
@@ -383,7 +392,9 @@ pub fn cron(text: &str) -> Result<(String, cron::Schedule), ValueError> {
         let why = why
             .trim_end_matches('.')
             .replace(". (", " (")
-            .replace(".)", ")");
+            .replace(".)", ")")
+            // The crate says "less than 23" where it means "at most 23".
+            .replace("must be less than", "must be at most");
         let mut chars = why.chars();
         let why = match chars.next() {
             Some(c) => c.to_lowercase().chain(chars).collect::<String>(),
@@ -393,6 +404,56 @@ pub fn cron(text: &str) -> Result<(String, cron::Schedule), ValueError> {
             .help("for 8:00 on weekdays write \"0 8 * * Mon-Fri\"")
     })?;
     Ok((normalized, schedule))
+}
+
+/// Weekdays as people write them in cron (0 or 7 = Sunday, 1 = Monday … 6 =
+/// Saturday; English or Portuguese names) into the cron crate's own
+/// numbering (1 = Sunday … 7 = Saturday). Step values (`*/2`) stay.
+fn weekdays_for_cron(field: &str) -> String {
+    const NAMES: &[(&str, &str)] = &[
+        ("seg", "Mon"),
+        ("ter", "Tue"),
+        ("qua", "Wed"),
+        ("qui", "Thu"),
+        ("sex", "Fri"),
+        ("sab", "Sat"),
+        ("sáb", "Sat"),
+        ("dom", "Sun"),
+    ];
+    let mut out = String::new();
+    let mut token = String::new();
+    let mut after_slash = false;
+    let flush = |token: &mut String, out: &mut String, after_slash: bool| {
+        if token.is_empty() {
+            return;
+        }
+        let lower = token.to_lowercase();
+        if let Some((_, en)) = NAMES.iter().find(|(pt, _)| *pt == lower) {
+            out.push_str(en);
+        } else if let (Ok(n), false) = (token.parse::<u32>(), after_slash) {
+            out.push_str(
+                &match n {
+                    0 | 7 => 1,
+                    n => n + 1,
+                }
+                .to_string(),
+            );
+        } else {
+            out.push_str(token);
+        }
+        token.clear();
+    };
+    for c in field.chars() {
+        if c.is_alphanumeric() {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out, after_slash);
+            after_slash = c == '/';
+            out.push(c);
+        }
+    }
+    flush(&mut token, &mut out, after_slash);
+    out
 }
 
 #[cfg(test)]
@@ -467,6 +528,25 @@ mod tests {
         );
         assert!(cron("0 0 8 * * Mon-Fri").is_ok());
         assert!(cron("0 99 * * *").is_err());
+        // People's weekday numbers (1 = Monday) and Portuguese names.
+        assert_eq!(
+            cron("0 8 * * 1-5").map(|c| c.0),
+            Ok("0 0 8 * * 2-6".to_string())
+        );
+        assert_eq!(
+            cron("0 8 * * 0").map(|c| c.0),
+            Ok("0 0 8 * * 1".to_string())
+        );
+        assert_eq!(
+            cron("0 8 * * seg-sex").map(|c| c.0),
+            Ok("0 0 8 * * Mon-Fri".to_string())
+        );
+        assert_eq!(
+            cron("0 8 * * */2").map(|c| c.0),
+            Ok("0 0 8 * * */2".to_string())
+        );
+        let e = cron("0 24 * * *").unwrap_err().message;
+        assert!(e.contains("must be at most 23"), "{e}");
         assert!(cron("every day").is_err());
     }
 }
