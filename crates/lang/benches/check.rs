@@ -146,8 +146,8 @@ fn main() {
     println!();
     println!("scaling (parse + check):");
     println!(
-        "  {:>8} {:>8}  {:>11}  {:>11}  {:>9}",
-        "rules", "lines", "pest only", "check", "µs/line"
+        "  {:>8} {:>8}  {:>11}  {:>11}  {:>11}  {:>9}",
+        "rules", "lines", "pest only", "parse", "parse+check", "µs/line"
     );
     for rules in [250, 2_500, 25_000] {
         let text = generate(200, 100, rules);
@@ -155,14 +155,18 @@ fn main() {
         let p = time(|| {
             black_box(parse::recognise(black_box(&text)));
         });
+        let t = time(|| {
+            black_box(parse::parse(FileId(0), black_box(&text)));
+        });
         let c = time(|| {
             black_box(check_text(black_box(&text)));
         });
         println!(
-            "  {:>8} {:>8}  {}  {}  {:>9.2}",
+            "  {:>8} {:>8}  {}  {}  {}  {:>9.2}",
             rules,
             lines,
             ms(p),
+            ms(t),
             ms(c),
             c.as_secs_f64() * 1e6 / lines as f64
         );

@@ -99,7 +99,10 @@ pub fn check(sources: &mut Sources, loader: &dyn Loader) -> Checked {
     for file in &files {
         for item in &file.items {
             let ast::Item::Pipe(p) = item else { continue };
-            template::check_params(&p.body, None, None, &mut diags);
+            // `$name` in a pipe is a mistake; only look when the text has a `$`.
+            if sources.slice(p.span).contains('$') {
+                template::check_params(&p.body, None, None, &mut diags);
+            }
             if let Some(first) = pipe_names.get(&p.name.text) {
                 diags.push(duplicate("pipe", &p.name, *first));
                 continue;
@@ -606,7 +609,7 @@ impl<'a> PipeChecker<'a> {
                         stmt.span,
                         &ctx,
                     ) {
-                        rule_spans.push((stmt.span, actions.clone()));
+                        rule_spans.push(stmt.span);
                         rules.push(r);
                     }
                 }
@@ -2402,7 +2405,7 @@ impl<'a> PipeChecker<'a> {
     /// (`status.changed(x)`, `field.changed(f)`, `card.assigned`,
     /// `message.sent`), so it stays linear in the size of the file; its
     /// strongly connected components that hold a rule are the loops.
-    fn rule_loops(&mut self, rules: &[Rule], spans: &[(Span, Vec<ast::Action>)]) {
+    fn rule_loops(&mut self, rules: &[Rule], spans: &[Span]) {
         // Event nodes: `(what, Some(value))` is "it became this value",
         // `(what, None)` the hub every change of `what` passes through.
         let mut events: HashMap<(String, Option<String>), usize> = HashMap::new();
@@ -2506,11 +2509,11 @@ impl<'a> PipeChecker<'a> {
                     names.join(" and ")
                 )
             };
-            let mut d = Diagnostic::warning(codes::RULE_LOOP, spans[cycle[0]].0, msg).with_help(
+            let mut d = Diagnostic::warning(codes::RULE_LOOP, spans[cycle[0]], msg).with_help(
                 "add a `when` that stops the chain; the engine cuts such chains off after 8 steps",
             );
             for &i in cycle.iter().skip(1).take(4) {
-                d = d.with_note(spans[i].0, format!("rule `{}`", rules[i].name));
+                d = d.with_note(spans[i], format!("rule `{}`", rules[i].name));
             }
             self.push(d);
         }

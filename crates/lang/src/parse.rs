@@ -43,8 +43,9 @@ const CONTINUATION_WORDS: &[&str] = &[
 /// Parses one file. Always returns a tree: what could not be read is left
 /// out of it and reported.
 pub fn parse(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
-    // Deep nesting in hostile input must not overflow the stack.
-    pest::set_call_limit(std::num::NonZeroUsize::new(5_000_000));
+    // Bounds the work on hostile input (exponential backtracking) while
+    // leaving room for big files: valid text needs about 20 calls a byte.
+    pest::set_call_limit(std::num::NonZeroUsize::new(1_000_000 + 200 * text.len()));
     let mut out = File::default();
     let mut diags = Vec::new();
     if let Some(d) = too_deep(file, text) {
