@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use switchboard_lang::{diagnostic, model::Pipe, Severity};
 
 pub fn run(paths: &[PathBuf], json: bool, quiet: bool) -> Result<ExitCode, String> {
-    let list = files::flow_files(paths)?;
+    let list = files::flow_files(paths, true)?;
     if list.is_empty() {
         return Err("no .flow files found".to_string());
     }

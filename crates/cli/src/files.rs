@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use switchboard_lang::{Loader, Sources};
 
 /// The `.flow` files under the given paths (default `workflows/`), sorted.
-pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+/// With `with_templates`, also those of a `templates/` folder beside each.
+pub fn flow_files(paths: &[PathBuf], with_templates: bool) -> Result<Vec<PathBuf>, String> {
     let defaults = [PathBuf::from("workflows")];
     let paths = if paths.is_empty() {
         &defaults[..]
@@ -21,6 +22,19 @@ pub fn flow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
             return Err(format!("{} does not exist", p.display()));
         }
     }
+    // A file checked on its own still needs the templates it is built from:
+    // bring in the `templates/` folder beside it.
+    let mut extra = Vec::new();
+    for f in out.iter().filter(|_| with_templates) {
+        if let Some(dir) = f.parent() {
+            let templates = dir.join("templates");
+            if templates.is_dir() {
+                walk(&templates, &mut extra)
+                    .map_err(|e| format!("cannot read folder {}: {e}", templates.display()))?;
+            }
+        }
+    }
+    out.extend(extra);
     out.sort();
     out.dedup();
     Ok(out)

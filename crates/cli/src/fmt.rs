@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub fn run(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
-    let list = files::flow_files(paths)?;
+    let list = files::flow_files(paths, false)?;
     let mut changed = 0;
     let mut broken = 0;
     for path in &list {

@@ -387,3 +387,10 @@ fn fmt_refuses_a_file_that_does_not_parse_and_leaves_it_alone() {
     assert_eq!(std::fs::read_to_string(&path).expect("unchanged"), broken);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn one_file_is_checked_with_the_templates_beside_it() {
+    let out = switchboard(&root(), &["check", "workflows/hr.flow"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("pipe hr \"People & HR\""));
+}
