@@ -5,6 +5,7 @@
 mod check;
 mod files;
 mod fmt;
+mod template;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -39,6 +40,31 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Share whole workflows between teams as template files.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// Write one self-contained file with a template and those it is built from.
+    Export {
+        /// The template's name.
+        name: String,
+        /// Write to this file instead of printing.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Where to look for templates (default: `workflows/`).
+        paths: Vec<PathBuf>,
+    },
+    /// Add a shared template file to `workflows/templates/`.
+    Import {
+        /// The file another team exported.
+        file: PathBuf,
+        /// The workflows folder to add it to.
+        #[arg(long, default_value = "workflows")]
+        into: PathBuf,
+    },
 }
 
 /// How diagnostics are printed.
@@ -59,6 +85,10 @@ fn main() -> ExitCode {
             quiet,
         } => check::run(&paths, format == Format::Json, quiet),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Template(TemplateCommand::Export { name, out, paths }) => {
+            template::export(&name, out.as_deref(), &paths)
+        }
+        Command::Template(TemplateCommand::Import { file, into }) => template::import(&file, &into),
     };
     match result {
         Ok(code) => code,

@@ -394,3 +394,56 @@ fn one_file_is_checked_with_the_templates_beside_it() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("pipe hr \"People & HR\""));
 }
+
+#[test]
+fn a_template_travels_from_one_team_to_another() {
+    let from = copy_of_examples("export");
+    let shared = from.join("helpdesk-shared.flow");
+    let out = switchboard(
+        &from,
+        &[
+            "template",
+            "export",
+            "helpdesk",
+            "--out",
+            "helpdesk-shared.flow",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let exported = std::fs::read_to_string(&shared).expect("exported file");
+    assert!(exported.contains("template helpdesk("), "{exported}");
+
+    // Another team without the template imports it, then builds a pipe from it.
+    let to = std::env::temp_dir().join(format!("switchboard-cli-{}-import", std::process::id()));
+    let _ = std::fs::remove_dir_all(&to);
+    std::fs::create_dir_all(to.join("workflows")).expect("folder");
+    let out = switchboard(&to, &["template", "import", shared.to_str().expect("path")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(to.join("workflows/templates/helpdesk.flow").exists());
+    std::fs::write(
+        to.join("workflows/it.flow"),
+        "pipe it \"IT\" from helpdesk(number: \"+55 11 4000-5000\", agents: [ti@acme.com]) {\n}\n",
+    )
+    .expect("write pipe");
+    let out = switchboard(&to, &["check", "workflows"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Importing the same template again is refused and changes nothing.
+    let out = switchboard(&to, &["template", "import", shared.to_str().expect("path")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("template `helpdesk` already exists"),
+        "{}",
+        text(&out)
+    );
+
+    let out = switchboard(&from, &["template", "export", "helpdsk"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("did you mean `helpdesk`?"),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&from);
+    let _ = std::fs::remove_dir_all(&to);
+}

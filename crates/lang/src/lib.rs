@@ -7,6 +7,7 @@ pub mod codes;
 pub mod diagnostic;
 pub mod fmt;
 pub mod parse;
+pub mod share;
 pub mod source;
 
 pub use diagnostic::{Diagnostic, Severity};
