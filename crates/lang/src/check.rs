@@ -240,6 +240,8 @@ struct PipeChecker<'a> {
     team_words: Rc<[String]>,
     /// Checking a schedule without `when`: there is no card.
     no_card: bool,
+    /// Checking a schedule: there is no message.
+    in_schedule: bool,
     /// Compiles reply texts (one environment for the whole pipe).
     jinja: minijinja::Environment<'static>,
     /// Names declared in statements that did not parse: not reported again.
@@ -273,6 +275,7 @@ impl<'a> PipeChecker<'a> {
             field_tys: HashMap::new(),
             jinja: minijinja::Environment::new(),
             no_card: false,
+            in_schedule: false,
             status_words: Rc::from(Vec::new()),
             team_words: Rc::from(Vec::new()),
             broken: BTreeSet::new(),
@@ -948,24 +951,42 @@ impl<'a> PipeChecker<'a> {
                         }
                     }
                 } else {
-                    if let Ty::Words(what, words) = &ty {
-                        if !words.iter().any(|w| w == text) {
-                            let help = did_you_mean(text, words.iter().map(String::as_str))
-                                .unwrap_or_else(|| {
-                                    format!("the values of {what} are: {}", words.join(", "))
-                                });
-                            self.err(
-                                codes::CHOICE_VALUE,
-                                k.span,
-                                format!("`{text}` is not one of the values of {what}"),
-                            )
-                            .help = Some(help);
-                            continue;
+                    match &ty {
+                        Ty::Words(what, words) => {
+                            if !words.iter().any(|w| w == text) {
+                                let help = did_you_mean(text, words.iter().map(String::as_str))
+                                    .unwrap_or_else(|| {
+                                        format!("the values of {what} are: {}", words.join(", "))
+                                    });
+                                self.err(
+                                    codes::CHOICE_VALUE,
+                                    k.span,
+                                    format!("`{text}` is not one of the values of {what}"),
+                                )
+                                .help = Some(help);
+                                continue;
+                            }
+                        }
+                        Ty::Text => {}
+                        other => {
+                            // Numbers, dates, yes/no and agents are typed like anywhere else.
+                            if self
+                                .typed_value(k, other, &format!("`{subject}`"))
+                                .is_none()
+                            {
+                                continue;
+                            }
                         }
                     }
                     text.to_string()
                 };
-                if let Some(first) = keys_seen.get(&key) {
+                // Keys other than phone prefixes match ignoring case.
+                let key_id = if is_phone {
+                    key.clone()
+                } else {
+                    key.to_lowercase()
+                };
+                if let Some(first) = keys_seen.get(&key_id) {
                     let d = Diagnostic::error(
                         codes::DUPLICATE,
                         k.span,
@@ -975,7 +996,7 @@ impl<'a> PipeChecker<'a> {
                     self.push(d);
                     continue;
                 }
-                keys_seen.insert(key.clone(), k.span);
+                keys_seen.insert(key_id, k.span);
                 if let Some(t) = &target {
                     table.push((key, t.clone()));
                 }
@@ -1233,7 +1254,11 @@ impl<'a> PipeChecker<'a> {
                     *span,
                     format!("two `{}` windows apply to the same cards", s.kind.name()),
                 )
-                .with_help("keep one, or add `when ...` to say which cards get this one")
+                .with_help(if when.is_some() {
+                    "both lines have the same `when`: keep one, or change one condition"
+                } else {
+                    "keep one, or add `when ...` to say which cards get this one"
+                })
                 .with_note(*first, "the other window");
                 self.push(d);
             } else {
@@ -1694,19 +1719,25 @@ impl<'a> PipeChecker<'a> {
                 let mut vars: Vec<String> = vars.into_iter().collect();
                 vars.sort();
                 for v in vars {
-                    if self.no_card
-                        && matches!(v.as_str(), "card" | "contact" | "message" | "agent")
+                    let no_message = self.in_schedule && v == "message";
+                    if no_message
+                        || (self.no_card
+                            && matches!(v.as_str(), "card" | "contact" | "message" | "agent"))
                     {
-                        let at = src.find(&v).map(|i| (i, i + v.len()));
+                        let at = find_in_code(&src, &v);
                         let span = self.inner_span(a, at);
                         self.err(
                             codes::SCHEDULE_WITHOUT_CARDS,
                             span,
-                            format!("there is no {v} here: this schedule does not say which cards it acts on"),
+                            if no_message && !self.no_card {
+                                "there is no message here: a schedule starts from the clock, not from a message".to_string()
+                            } else {
+                                format!("there is no {v} here: this schedule does not say which cards it acts on")
+                            },
                         )
                         .help = Some("add `when ...` after the schedule to act on each matching card, or use `count(...)`".into());
                     } else if !TEXT_GLOBALS.contains(&v.as_str()) {
-                        let at = src.find(&v).map(|i| (i, i + v.len()));
+                        let at = find_in_code(&src, &v);
                         let span = self.inner_span(a, at);
                         let help =
                             did_you_mean(&v, TEXT_GLOBALS.iter().copied()).unwrap_or_else(|| {
@@ -1956,8 +1987,10 @@ impl<'a> PipeChecker<'a> {
         }
         let from = when.and_then(|w| ctx.status_conjuncts(w));
         self.no_card = when.is_none();
+        self.in_schedule = true;
         let acts = self.actions(actions, Place::Schedule, from, ctx);
         self.no_card = false;
+        self.in_schedule = false;
         let (cron, schedule) = parsed?;
         let condition = match condition {
             Some(None) => return None,
@@ -2159,7 +2192,10 @@ impl<'a> PipeChecker<'a> {
                     for s in sources {
                         if s != &t && !ctx.allows(s, &t) {
                             let allowed = ctx.moves_from(s);
-                            let help = if allowed.is_empty() {
+                            let is_final = ctx.statuses.iter().any(|x| &x.name == s && x.is_final);
+                            let help = if is_final {
+                                format!("`{s}` is final: no card ever leaves it; check the rule's `when`")
+                            } else if allowed.is_empty() {
                                 format!("no move leaves `{s}`; add a line `flow {s} -> {t}` if cards should go there")
                             } else {
                                 format!("from `{s}` a card can go to: {}; add `{t}` to `flow {s} -> ...` to allow it", allowed.join(", "))
@@ -2724,6 +2760,36 @@ fn list_or_none(names: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// Where a name used inside `{{ }}` or `{% %}` is in a text (not a plain
+/// word of the text that happens to be the same).
+fn find_in_code(src: &str, name: &str) -> Option<(usize, usize)> {
+    let mut open = false;
+    let bytes = src.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"{{") || bytes[i..].starts_with(b"{%") {
+            open = true;
+            i += 2;
+            continue;
+        }
+        if bytes[i..].starts_with(b"}}") || bytes[i..].starts_with(b"%}") {
+            open = false;
+            i += 2;
+            continue;
+        }
+        if open && bytes[i..].starts_with(name.as_bytes()) {
+            let word = |b: Option<&u8>| b.is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+            if !word(i.checked_sub(1).and_then(|j| bytes.get(j)))
+                && !word(bytes.get(i + name.len()))
+            {
+                return Some((i, i + name.len()));
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// `workflows` + `scripts/vip.rhai` → `workflows/scripts/vip.rhai`, with `..` resolved.

@@ -407,53 +407,79 @@ pub fn cron(text: &str) -> Result<(String, cron::Schedule), ValueError> {
 }
 
 /// Weekdays as people write them in cron (0 or 7 = Sunday, 1 = Monday … 6 =
-/// Saturday; English or Portuguese names) into the cron crate's own
-/// numbering (1 = Sunday … 7 = Saturday). Step values (`*/2`) stay.
+/// Saturday; English or Portuguese names; ranges that run past Saturday such
+/// as `Sat-Sun`) into the cron crate's own numbering (1 = Sunday … 7 =
+/// Saturday, no wrapping ranges). Anything it does not understand is left
+/// for the cron crate to report.
 fn weekdays_for_cron(field: &str) -> String {
-    const NAMES: &[(&str, &str)] = &[
-        ("seg", "Mon"),
-        ("ter", "Tue"),
-        ("qua", "Wed"),
-        ("qui", "Thu"),
-        ("sex", "Fri"),
-        ("sab", "Sat"),
-        ("sáb", "Sat"),
-        ("dom", "Sun"),
-    ];
-    let mut out = String::new();
-    let mut token = String::new();
-    let mut after_slash = false;
-    let flush = |token: &mut String, out: &mut String, after_slash: bool| {
-        if token.is_empty() {
-            return;
-        }
-        let lower = token.to_lowercase();
-        if let Some((_, en)) = NAMES.iter().find(|(pt, _)| *pt == lower) {
-            out.push_str(en);
-        } else if let (Ok(n), false) = (token.parse::<u32>(), after_slash) {
-            out.push_str(
-                &match n {
-                    0 | 7 => 1,
-                    n => n + 1,
+    if field == "*" || field == "?" {
+        return field.to_string();
+    }
+    // With steps (`*/2`, `1-5/2`) only the numbers are renumbered.
+    if let Some((days, step)) = field.split_once('/') {
+        let days = match days.split_once('-').map(|(a, b)| (weekday(a), weekday(b))) {
+            Some((Some(a), Some(b))) if a <= b => format!("{}-{}", a + 1, b + 1),
+            None => weekday(days)
+                .map(|d| (d + 1).to_string())
+                .unwrap_or_else(|| days.to_string()),
+            _ => days.to_string(),
+        };
+        return format!("{days}/{step}");
+    }
+    let mut days: Vec<u32> = Vec::new();
+    for part in field.split(',') {
+        let parsed = match part.split_once('-') {
+            None => weekday(part).map(|d| vec![d]),
+            Some((a, b)) => match (weekday(a), weekday(b)) {
+                (Some(a), Some(b)) => {
+                    let mut out = vec![a];
+                    let mut d = a;
+                    while d != b {
+                        d = (d + 1) % 7;
+                        out.push(d);
+                    }
+                    Some(out)
                 }
-                .to_string(),
-            );
-        } else {
-            out.push_str(token);
-        }
-        token.clear();
-    };
-    for c in field.chars() {
-        if c.is_alphanumeric() {
-            token.push(c);
-        } else {
-            flush(&mut token, &mut out, after_slash);
-            after_slash = c == '/';
-            out.push(c);
+                _ => None,
+            },
+        };
+        match parsed {
+            Some(ds) => days.extend(ds),
+            None => return field.to_string(),
         }
     }
-    flush(&mut token, &mut out, after_slash);
-    out
+    days.sort_unstable();
+    days.dedup();
+    days.iter()
+        .map(|d| (d + 1).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A weekday as people write it, as 0 = Sunday … 6 = Saturday.
+fn weekday(word: &str) -> Option<u32> {
+    const NAMES: &[(&str, u32)] = &[
+        ("sun", 0),
+        ("mon", 1),
+        ("tue", 2),
+        ("wed", 3),
+        ("thu", 4),
+        ("fri", 5),
+        ("sat", 6),
+        ("dom", 0),
+        ("seg", 1),
+        ("ter", 2),
+        ("qua", 3),
+        ("qui", 4),
+        ("sex", 5),
+        ("sab", 6),
+        ("sáb", 6),
+    ];
+    let lower = word.trim().to_lowercase();
+    if let Ok(n) = lower.parse::<u32>() {
+        return (n <= 7).then_some(n % 7);
+    }
+    NAMES.iter().find(|(n, _)| *n == lower).map(|(_, d)| *d)
 }
 
 #[cfg(test)]
@@ -524,14 +550,30 @@ mod tests {
         assert!(number("abc").is_err());
         assert_eq!(
             cron("0 8 * * Mon-Fri").map(|c| c.0),
-            Ok("0 0 8 * * Mon-Fri".to_string())
+            Ok("0 0 8 * * 2,3,4,5,6".to_string())
         );
         assert!(cron("0 0 8 * * Mon-Fri").is_ok());
         assert!(cron("0 99 * * *").is_err());
         // People's weekday numbers (1 = Monday) and Portuguese names.
         assert_eq!(
             cron("0 8 * * 1-5").map(|c| c.0),
-            Ok("0 0 8 * * 2-6".to_string())
+            Ok("0 0 8 * * 2,3,4,5,6".to_string())
+        );
+        assert_eq!(
+            cron("0 8 * * Sat-Sun").map(|c| c.0),
+            Ok("0 0 8 * * 1,7".to_string())
+        );
+        assert_eq!(
+            cron("0 8 * * 6-7").map(|c| c.0),
+            Ok("0 0 8 * * 1,7".to_string())
+        );
+        assert_eq!(
+            cron("0 8 * * Mon-Sun").map(|c| c.0),
+            Ok("0 0 8 * * 1,2,3,4,5,6,7".to_string())
+        );
+        assert_eq!(
+            cron("0 8 * * 1-5/2").map(|c| c.0),
+            Ok("0 0 8 * * 2-6/2".to_string())
         );
         assert_eq!(
             cron("0 8 * * 0").map(|c| c.0),
@@ -539,8 +581,9 @@ mod tests {
         );
         assert_eq!(
             cron("0 8 * * seg-sex").map(|c| c.0),
-            Ok("0 0 8 * * Mon-Fri".to_string())
+            Ok("0 0 8 * * 2,3,4,5,6".to_string())
         );
+        assert!(cron("0 8 * * 8").is_err());
         assert_eq!(
             cron("0 8 * * */2").map(|c| c.0),
             Ok("0 0 8 * * */2".to_string())

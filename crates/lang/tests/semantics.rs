@@ -60,7 +60,7 @@ fn a_condition_that_stops_the_chain_silences_the_loop_warning() {
 #[test]
 fn weekday_numbers_are_read_as_people_write_them() {
     let c = clean("  every \"0 8 * * 1-5\" {\n    notify team frontline \"good morning\"\n  }\n");
-    assert_eq!(c.workflow.pipes[0].schedules[0].cron, "0 0 8 * * 2-6");
+    assert_eq!(c.workflow.pipes[0].schedules[0].cron, "0 0 8 * * 2,3,4,5,6");
 }
 
 #[test]
@@ -118,4 +118,45 @@ fn accented_words_are_values() {
     clean(
         "  field city: text\n  on message.received when city = São_Paulo {\n    note \"x\"\n  }\n",
     );
+}
+
+#[test]
+fn route_keys_are_typed_and_unique_ignoring_case() {
+    let c = check_pipe(
+        "  field vip: bool\n  field city: text\n  route by_vip by vip {\n    maybe -> frontline\n    else -> frontline\n  }\n  route by_city by city {\n    Rio -> frontline\n    rio -> frontline\n    else -> frontline\n  }\n",
+    );
+    let codes: Vec<&str> = c.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, ["WF0010", "WF0008"], "{:#?}", c.diagnostics);
+}
+
+#[test]
+fn a_schedule_has_no_message_and_the_caret_finds_the_name_inside_braces() {
+    let c = check_pipe(
+        "  every \"0 8 * * Mon\" when status = new {\n    note \"{{ message.text }}\"\n  }\n  every \"0 9 * * Mon\" {\n    notify team frontline \"Every card is waiting: {{ card.number }}\"\n  }\n",
+    );
+    assert_eq!(c.diagnostics.len(), 2, "{:#?}", c.diagnostics);
+    assert!(c.diagnostics[0]
+        .message
+        .contains("there is no message here"));
+    // The caret is on `card` inside `{{ }}`, not on the plain word "card".
+    let text = "    notify team frontline \"Every card is waiting: {{ card.number }}\"";
+    let d = &c.diagnostics[1];
+    assert_eq!(d.span.end - d.span.start, 4);
+    let _ = text;
+}
+
+#[test]
+fn names_that_are_language_words_can_be_used() {
+    clean("  team rule { carla@acme.com }\n  on card.created {\n    assign rule\n    notify team rule \"new card\"\n  }\n");
+}
+
+#[test]
+fn template_arguments_may_be_language_words() {
+    let mut sources = Sources::new();
+    sources.add(
+        "t.flow",
+        "template desk(number, plan = business) {\n  number $number\n  field plan: choice(basic, business) = $plan\n  status new open initial\n}\n\npipe p \"P\" from desk(number: \"+55 11 4000-1000\", plan: basic) {\n}\n",
+    );
+    let c = check(&mut sources, &MemoryLoader::default());
+    assert!(c.diagnostics.is_empty(), "{:#?}", c.diagnostics);
 }
