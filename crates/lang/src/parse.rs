@@ -109,10 +109,10 @@ pub const MAX_CONDITION_PARTS: usize = 512;
 /// make the recursive parser and checker run out of stack.
 fn too_deep(file: FileId, text: &str) -> Option<Diagnostic> {
     let bytes = text.as_bytes();
-    let (mut depth, mut nots, mut parts, mut i) = (0usize, 0usize, 0usize, 0usize);
+    let (mut depth, mut nots, mut parts) = (0usize, 0usize, 0usize);
     let mut word_start = true;
-    while i < bytes.len() {
-        let c = bytes[i];
+    let mut code = CodeBytes::new(text).peekable();
+    while let Some((i, c)) = code.next() {
         let at = |what: &str| {
             Some(
                 Diagnostic::error(
@@ -124,18 +124,6 @@ fn too_deep(file: FileId, text: &str) -> Option<Diagnostic> {
             )
         };
         match c {
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += usize::from(bytes[i] == b'\\') + 1;
-                }
-            }
             b'(' | b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_NESTING {
@@ -186,16 +174,63 @@ fn too_deep(file: FileId, text: &str) -> Option<Diagnostic> {
                     }
                     _ => nots = 0,
                 }
-                i += word_len;
+                while code.next_if(|&(j, _)| j < i + word_len).is_some() {}
                 word_start = false;
                 continue;
             }
             _ => {}
         }
         word_start = !(c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
-        i += 1;
     }
     None
+}
+
+/// The bytes of a text that are code: comments are left out, and each
+/// quoted string is one `"`. What the parser's recovery and the nesting
+/// guard look at, so that a `{` in a reply text or a comment is not a block.
+struct CodeBytes<'a> {
+    bytes: &'a [u8],
+    i: usize,
+}
+
+impl<'a> CodeBytes<'a> {
+    fn new(text: &'a str) -> Self {
+        CodeBytes {
+            bytes: text.as_bytes(),
+            i: 0,
+        }
+    }
+}
+
+impl Iterator for CodeBytes<'_> {
+    type Item = (usize, u8);
+
+    fn next(&mut self) -> Option<(usize, u8)> {
+        let bytes = self.bytes;
+        loop {
+            let i = self.i;
+            let c = *bytes.get(i)?;
+            match c {
+                b'#' => {
+                    while self.i < bytes.len() && bytes[self.i] != b'\n' {
+                        self.i += 1;
+                    }
+                }
+                b'"' => {
+                    self.i += 1;
+                    while self.i < bytes.len() && bytes[self.i] != b'"' {
+                        self.i += usize::from(bytes[self.i] == b'\\') + 1;
+                    }
+                    self.i += 1;
+                    return Some((i, c));
+                }
+                _ => {
+                    self.i += 1;
+                    return Some((i, c));
+                }
+            }
+        }
+    }
 }
 
 /// Byte ranges of the top-level items: each starts on a line that begins,
@@ -223,10 +258,8 @@ fn starts_with_word(line: &str, word: &str) -> bool {
 /// brackets counted. Calls `at_line_start(offset, depth)` at the first
 /// character of each line that is not blank.
 fn scan_depths(text: &str, mut visit: impl FnMut(usize, i32, &str) -> bool) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let (mut i, mut depth, mut line_start) = (0usize, 0i32, true);
-    while i < bytes.len() {
-        let c = bytes[i];
+    let (mut depth, mut line_start) = (0i32, true);
+    for (i, c) in CodeBytes::new(text) {
         if line_start && !c.is_ascii_whitespace() {
             line_start = false;
             if !visit(i, depth, &text[i..]) {
@@ -235,21 +268,6 @@ fn scan_depths(text: &str, mut visit: impl FnMut(usize, i32, &str) -> bool) -> O
         }
         match c {
             b'\n' => line_start = true,
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
             b'{' | b'(' | b'[' => depth += 1,
             b'}' | b')' | b']' => {
                 depth -= 1;
@@ -259,7 +277,6 @@ fn scan_depths(text: &str, mut visit: impl FnMut(usize, i32, &str) -> bool) -> O
             }
             _ => {}
         }
-        i += 1;
     }
     None
 }
@@ -271,40 +288,17 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
     if !is_pipe && !is_template {
         return None;
     }
-    // The head ends at the first `{` outside strings and comments and brackets.
-    let mut head_end = None;
-    scan_depths(chunk, |_, _, _| true);
-    {
-        let bytes = chunk.as_bytes();
-        let (mut i, mut depth) = (0usize, 0i32);
-        while i < bytes.len() {
-            match bytes[i] {
-                b'#' => {
-                    while i < bytes.len() && bytes[i] != b'\n' {
-                        i += 1;
-                    }
-                    continue;
-                }
-                b'"' => {
-                    i += 1;
-                    while i < bytes.len() && bytes[i] != b'"' {
-                        if bytes[i] == b'\\' {
-                            i += 1;
-                        }
-                        i += 1;
-                    }
-                }
-                b'(' | b'[' => depth += 1,
-                b')' | b']' => depth -= 1,
-                b'{' if depth == 0 => {
-                    head_end = Some(i + 1);
-                    break;
-                }
-                _ => {}
-            }
-            i += 1;
+    // The head ends at the first `{` outside strings, comments and brackets.
+    let mut depth = 0i32;
+    let head_end = CodeBytes::new(chunk).find_map(|(i, c)| {
+        match c {
+            b'(' | b'[' => depth += 1,
+            b')' | b']' => depth -= 1,
+            b'{' if depth == 0 => return Some(i + 1),
+            _ => {}
         }
-    }
+        None
+    });
     let head_end = head_end?;
     let head_rule = if is_pipe {
         Rule::pipe_head
@@ -403,7 +397,7 @@ fn recover_item(b: &Builder, chunk: &str, diags: &mut Vec<Diagnostic>) -> Option
         }
     }
     let span = Span::new(b.file, b.base, b.base + chunk.trim_end().len());
-    Some(b.item_from_head(head, body, broken, span))
+    Some(b.item_from_head(is_template, head.into_inner(), body, broken, span))
 }
 
 fn only_comments(piece: &str) -> bool {
@@ -448,68 +442,41 @@ impl Builder {
         }
     }
 
+    /// A whole pipe or template.
     fn item(&self, p: Pair<Rule>) -> Item {
         let span = self.span(&p);
-        let rule = p.as_rule();
-        let mut name = None;
-        let mut title = None;
-        let mut from = None;
-        let mut params = Vec::new();
+        let is_template = p.as_rule() == Rule::template_decl;
         let mut body = Vec::new();
+        let mut head = Vec::new();
         for c in p.into_inner() {
-            match c.as_rule() {
-                Rule::name => name = Some(self.ident(c)),
-                Rule::string => title = Some(self.atom_of(c)),
-                Rule::from_clause => from = Some(self.template_use(c)),
-                Rule::params => params = self.params(c),
-                Rule::body => {
-                    body = c
-                        .into_inner()
-                        .filter(|s| !is_punct(s.as_rule()))
-                        .map(|s| self.stmt(s))
-                        .collect()
-                }
-                _ => {}
+            if c.as_rule() == Rule::body {
+                body = c
+                    .into_inner()
+                    .filter(|s| !is_punct(s.as_rule()))
+                    .map(|s| self.stmt(s))
+                    .collect();
+            } else {
+                head.push(c);
             }
         }
-        let name = name.unwrap_or_else(|| Ident {
-            text: String::new(),
-            span,
-        });
-        if rule == Rule::template_decl {
-            Item::Template(Template {
-                name,
-                params,
-                from,
-                body,
-                broken: Vec::new(),
-                span,
-            })
-        } else {
-            Item::Pipe(Pipe {
-                name,
-                title,
-                from,
-                body,
-                broken: Vec::new(),
-                span,
-            })
-        }
+        self.item_from_head(is_template, head, body, Vec::new(), span)
     }
 
-    fn item_from_head(
+    /// An item from the pairs of its head (name, title, parameters, `from`)
+    /// and its statements, parsed together or (in recovery) one by one.
+    fn item_from_head<'i>(
         &self,
-        head: Pair<Rule>,
+        is_template: bool,
+        head: impl IntoIterator<Item = Pair<'i, Rule>>,
         body: Vec<Stmt>,
         broken: Vec<String>,
         span: Span,
     ) -> Item {
-        let rule = head.as_rule();
         let mut name = None;
         let mut title = None;
         let mut from = None;
         let mut params = Vec::new();
-        for c in head.into_inner() {
+        for c in head {
             match c.as_rule() {
                 Rule::name => name = Some(self.ident(c)),
                 Rule::string => title = Some(self.atom_of(c)),
@@ -522,7 +489,7 @@ impl Builder {
             text: String::new(),
             span,
         });
-        if rule == Rule::template_head {
+        if is_template {
             Item::Template(Template {
                 name,
                 params,
