@@ -209,3 +209,42 @@ fn nesting_just_under_the_limit_still_works() {
     assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
     assert!(fmt::format(&text).is_ok());
 }
+
+#[test]
+fn every_test_file_that_parses_formats_without_changing_its_meaning() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut formatted = 0;
+    for sub in ["errors", "fmt"] {
+        for entry in std::fs::read_dir(dir.join(sub)).expect("test folder") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_none_or(|e| e != "flow") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let (tree, diags) = parse::parse(FileId(0), &text);
+            if !diags.is_empty() {
+                assert!(
+                    fmt::format(&text).is_err(),
+                    "{}: formatted despite syntax errors",
+                    path.display()
+                );
+                continue;
+            }
+            let out = fmt::format(&text).unwrap_or_else(|d| panic!("{}: {d:?}", path.display()));
+            let (again, d2) = parse::parse(FileId(0), &out);
+            assert!(
+                d2.is_empty() && again == tree,
+                "{}: meaning changed",
+                path.display()
+            );
+            assert_eq!(
+                fmt::format(&out).as_deref(),
+                Ok(out.as_str()),
+                "{}: not idempotent",
+                path.display()
+            );
+            formatted += 1;
+        }
+    }
+    assert!(formatted > 30, "only {formatted} test files formatted");
+}
