@@ -164,9 +164,27 @@ impl Sandbox {
     }
 }
 
-/// Converts JSON-like data into a value a script can read.
-pub fn to_dynamic<T: Into<Dynamic>>(value: T) -> Dynamic {
-    value.into()
+/// Converts JSON data (cards, contacts, messages) into a value a script can read.
+pub fn from_json(value: &serde_json::Value) -> Dynamic {
+    match value {
+        serde_json::Value::Null => Dynamic::UNIT,
+        serde_json::Value::Bool(b) => Dynamic::from(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from(i),
+            None => Dynamic::from(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => Dynamic::from(s.clone()),
+        serde_json::Value::Array(items) => {
+            Dynamic::from_array(items.iter().map(from_json).collect())
+        }
+        serde_json::Value::Object(map) => {
+            let mut m = rhai::Map::new();
+            for (k, v) in map {
+                m.insert(k.as_str().into(), from_json(v));
+            }
+            Dynamic::from_map(m)
+        }
+    }
 }
 
 pub use rhai::{Dynamic as ScriptValue, Map as ScriptMap};

@@ -1,0 +1,723 @@
+//! `Engine::step`: one event in, effects out. Rules run in file order; the
+//! changes a rule makes start further rules (a chain), cut off at
+//! [`MAX_CHAIN`] steps so that a workflow that loops never hangs.
+
+use crate::assign;
+use crate::eval;
+use crate::event::*;
+use crate::state::*;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::VecDeque;
+use switchboard_lang::model::{Action, NotifyTarget, Pipe, Rule, SetValue, Trigger, Workflow};
+use switchboard_script::Sandbox;
+
+/// How many rules may start each other in a row before the chain is cut.
+pub const MAX_CHAIN: usize = 8;
+
+/// How long WhatsApp's customer-service window stays open after the
+/// customer's last message.
+pub const WINDOW: Duration = Duration::hours(24);
+
+/// Runs a checked workflow.
+pub struct Engine {
+    workflow: Workflow,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) texts: minijinja::Environment<'static>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("pipes", &self.workflow.pipes.len())
+            .finish()
+    }
+}
+
+/// What started rules on a card, inside one step.
+#[derive(Debug, Clone, PartialEq)]
+enum Fired {
+    CardCreated,
+    MessageReceived,
+    MessageSent,
+    StatusChanged(String),
+    FieldChanged(String),
+    CardAssigned,
+}
+
+impl Fired {
+    fn starts(&self, t: &Trigger) -> bool {
+        match (self, t) {
+            (Fired::CardCreated, Trigger::CardCreated)
+            | (Fired::MessageReceived, Trigger::MessageReceived)
+            | (Fired::MessageSent, Trigger::MessageSent)
+            | (Fired::CardAssigned, Trigger::CardAssigned) => true,
+            (Fired::StatusChanged(s), Trigger::StatusChanged(to)) => {
+                to.as_ref().is_none_or(|t| t == s)
+            }
+            (Fired::FieldChanged(f), Trigger::FieldChanged(g)) => f == g,
+            _ => false,
+        }
+    }
+}
+
+impl Engine {
+    /// An engine for a checked workflow.
+    pub fn new(workflow: Workflow) -> Engine {
+        let mut texts = minijinja::Environment::new();
+        texts.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        Engine {
+            workflow,
+            sandbox: Sandbox::default(),
+            texts,
+        }
+    }
+
+    /// The workflow it runs.
+    pub fn workflow(&self) -> &Workflow {
+        &self.workflow
+    }
+
+    /// Applies one event at `now` and returns what follows from it.
+    pub fn step(&self, state: &mut State, event: Event, now: DateTime<Utc>) -> Outcome {
+        let mut run = Run {
+            engine: self,
+            state,
+            now,
+            out: Outcome::default(),
+            message: None,
+            chain: VecDeque::new(),
+            depth: 0,
+        };
+        run.event(event);
+        run.out
+    }
+}
+
+/// One step in progress.
+pub(crate) struct Run<'e, 's> {
+    pub(crate) engine: &'e Engine,
+    pub(crate) state: &'s mut State,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) out: Outcome,
+    /// The inbound message of this step, if it started with one.
+    pub(crate) message: Option<Inbound>,
+    chain: VecDeque<(CardId, Fired, usize)>,
+    /// How deep in a chain the rules now running are (0: started by the event).
+    depth: usize,
+}
+
+impl Run<'_, '_> {
+    pub(crate) fn pipe(&self, card: CardId) -> &Pipe {
+        let name = &self.state.cards[card].pipe;
+        self.engine
+            .workflow
+            .pipe(name)
+            .unwrap_or(&self.engine.workflow.pipes[0])
+    }
+
+    pub(crate) fn effect(&mut self, card: Option<CardId>, kind: EffectKind, cause: &Cause) {
+        self.out.effects.push(Effect {
+            card,
+            kind,
+            cause: cause.clone(),
+        });
+    }
+
+    pub(crate) fn history(&mut self, card: CardId, what: String, cause: &Cause) {
+        let c = &mut self.state.cards[card];
+        c.updated_at = self.now;
+        c.history.push(HistoryEntry {
+            at: self.now,
+            what,
+            cause: cause.clone(),
+        });
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Message(m) => self.inbound(m),
+            Event::Agent {
+                email,
+                online,
+                capacity,
+            } => {
+                let agent = self.state.agents.entry(email.clone()).or_insert(Agent {
+                    email: email.clone(),
+                    online: false,
+                    capacity: 5,
+                });
+                if let Some(o) = online {
+                    agent.online = o;
+                }
+                if let Some(c) = capacity {
+                    agent.capacity = c;
+                }
+                assign::drain_queues(self);
+            }
+            Event::Reply { card, agent, body } if self.exists(card) => {
+                let cause = Cause::Agent {
+                    email: agent.clone(),
+                };
+                let to = self.state.cards[card].contact.clone();
+                let (text, template) = match body {
+                    ReplyBody::Text(t) => (Some(t), None),
+                    ReplyBody::Template {
+                        name,
+                        language,
+                        params,
+                    } => (None, Some((name, language, params))),
+                };
+                self.send(card, text, template, &cause, &to);
+            }
+            Event::Move {
+                card,
+                agent,
+                status,
+            } if self.exists(card) => {
+                self.move_card(card, &status, &Cause::Agent { email: agent });
+            }
+            Event::Set {
+                card,
+                agent,
+                fields,
+            } if self.exists(card) => {
+                let cause = Cause::Agent { email: agent };
+                for (name, json) in fields {
+                    match eval::field_from_json(self.pipe(card), &name, &json) {
+                        Ok(v) => self.set_field(card, &name, v, &cause),
+                        Err(reason) => self.effect(
+                            Some(card),
+                            EffectKind::Refused {
+                                what: format!("set {name}"),
+                                reason,
+                            },
+                            &cause,
+                        ),
+                    }
+                }
+            }
+            Event::Assign { card, agent, to } if self.exists(card) => {
+                let cause = Cause::Agent { email: agent };
+                match to {
+                    AssignTo::Agent(a) => assign::to_agent(self, card, &a, &cause),
+                    AssignTo::Team(t) => {
+                        assign::to_team(self, card, &t, Default::default(), &cause)
+                    }
+                }
+            }
+            Event::Reply { card, agent, .. }
+            | Event::Move { card, agent, .. }
+            | Event::Set { card, agent, .. }
+            | Event::Assign { card, agent, .. } => {
+                let cause = Cause::Agent { email: agent };
+                let reason = format!("there is no card {card}");
+                self.effect(
+                    None,
+                    EffectKind::Refused {
+                        what: "change a card".into(),
+                        reason,
+                    },
+                    &cause,
+                );
+            }
+        }
+        self.run_chain();
+    }
+
+    fn exists(&self, card: CardId) -> bool {
+        card < self.state.cards.len()
+    }
+
+    /// A message from a customer: joins their open card, or opens one.
+    fn inbound(&mut self, m: Inbound) {
+        let digits: String = m.to.chars().filter(char::is_ascii_digit).collect();
+        let Some(pipe) = self.engine.workflow.pipe_for_number(&digits) else {
+            let reason = format!("no pipe is fed by the number {}", m.to);
+            self.effect(
+                None,
+                EffectKind::Refused {
+                    what: "take a message".into(),
+                    reason,
+                },
+                &Cause::Customer,
+            );
+            return;
+        };
+        let pipe_name = pipe.name.clone();
+        let contact = self
+            .state
+            .contacts
+            .entry(m.from.clone())
+            .or_insert_with(|| Contact {
+                wa_id: m.from.clone(),
+                phone: format!("+{}", m.from),
+                ..Contact::default()
+            });
+        if !m.name.is_empty() {
+            contact.name = m.name.clone();
+        }
+        contact.window_closes_at = Some(self.now + WINDOW);
+        let cause = Cause::Customer;
+        let (card, created) = match self.state.open_card(&pipe_name, &m.from) {
+            Some(c) => (c, false),
+            None => (self.open_card(&pipe_name, &m.from), true),
+        };
+        let c = &mut self.state.cards[card];
+        c.messages.push(Message {
+            id: m.id.clone(),
+            direction: Direction::In,
+            kind: m.kind.clone(),
+            text: m.text.clone(),
+            at: self.now,
+            status: None,
+            author: None,
+        });
+        c.last_responder = Some(Responder::Customer);
+        c.updated_at = self.now;
+        self.effect(
+            Some(card),
+            EffectKind::MessageKept { id: m.id.clone() },
+            &cause,
+        );
+        self.message = Some(m);
+        if created {
+            self.chain.push_back((card, Fired::CardCreated, 0));
+        }
+        self.chain.push_back((card, Fired::MessageReceived, 0));
+    }
+
+    fn open_card(&mut self, pipe_name: &str, wa_id: &str) -> CardId {
+        let pipe = self
+            .engine
+            .workflow
+            .pipe(pipe_name)
+            .unwrap_or(&self.engine.workflow.pipes[0]);
+        let initial = pipe
+            .initial_status()
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        let fields = pipe
+            .fields
+            .iter()
+            .filter_map(|f| {
+                f.default
+                    .as_ref()
+                    .and_then(FieldValue::from_value)
+                    .map(|v| (f.name.clone(), v))
+            })
+            .collect();
+        let number = self
+            .state
+            .last_number
+            .entry(pipe_name.to_string())
+            .or_insert(0);
+        *number += 1;
+        let id = self.state.cards.len();
+        self.state.cards.push(Card {
+            id,
+            pipe: pipe_name.to_string(),
+            number: *number,
+            contact: wa_id.to_string(),
+            status: initial.clone(),
+            open: true,
+            assignee: None,
+            team: None,
+            fields,
+            messages: Vec::new(),
+            history: Vec::new(),
+            created_at: self.now,
+            updated_at: self.now,
+            last_responder: None,
+            template_needed: false,
+        });
+        let number = *number;
+        self.effect(
+            Some(id),
+            EffectKind::CardOpened {
+                number,
+                pipe: pipe_name.to_string(),
+            },
+            &Cause::Customer,
+        );
+        self.history(id, format!("opened in `{initial}`"), &Cause::Customer);
+        id
+    }
+
+    /// Runs the rules that the queued changes start, in order, each rule
+    /// seeing what the ones before it did.
+    fn run_chain(&mut self) {
+        while let Some((card, fired, depth)) = self.chain.pop_front() {
+            self.depth = depth;
+            let engine = self.engine;
+            let Some(pipe) = engine.workflow.pipe(&self.state.cards[card].pipe) else {
+                continue;
+            };
+            for rule in pipe.rules.iter().filter(|r| fired.starts(&r.trigger)) {
+                self.try_rule(card, rule);
+            }
+        }
+    }
+
+    fn try_rule(&mut self, card: CardId, rule: &Rule) {
+        let origin = rule.origin.to_string();
+        let verdict = match &rule.condition {
+            None => Ok(None),
+            Some(c) => eval::condition(self, card, c),
+        };
+        let (fired, reason) = match verdict {
+            Ok(None) => (true, "its condition holds".to_string()),
+            Ok(Some(why)) => (false, why),
+            Err(failure) => {
+                let cause = Cause::Rule {
+                    name: rule.name.clone(),
+                    at: origin.clone(),
+                };
+                self.effect(
+                    Some(card),
+                    EffectKind::Failed {
+                        what: failure.clone(),
+                    },
+                    &cause,
+                );
+                self.history(
+                    card,
+                    format!("rule `{}` did not run: {failure}", rule.name),
+                    &cause,
+                );
+                (false, failure)
+            }
+        };
+        self.out.log.push(LogEntry {
+            at: self.now,
+            card: Some(card),
+            rule: rule.name.clone(),
+            origin: origin.clone(),
+            fired,
+            reason,
+        });
+        if !fired {
+            return;
+        }
+        let cause = Cause::Rule {
+            name: rule.name.clone(),
+            at: origin,
+        };
+        for action in &rule.actions {
+            self.action(card, action, &cause);
+        }
+    }
+
+    /// Queues the rules a change starts, unless the chain is too long.
+    pub(crate) fn started(&mut self, card: CardId, fired_by: &Cause, what: FiredKind) {
+        let fired = match what {
+            FiredKind::Status(s) => Fired::StatusChanged(s),
+            FiredKind::Field(f) => Fired::FieldChanged(f),
+            FiredKind::Assigned => Fired::CardAssigned,
+            FiredKind::Sent => Fired::MessageSent,
+        };
+        let next = if matches!(fired_by, Cause::Rule { .. }) {
+            self.depth + 1
+        } else {
+            self.depth
+        };
+        if next > MAX_CHAIN {
+            if !self
+                .out
+                .effects
+                .iter()
+                .any(|e| e.card == Some(card) && matches!(e.kind, EffectKind::ChainCut { .. }))
+            {
+                self.effect(Some(card), EffectKind::ChainCut { depth: next }, fired_by);
+                self.history(
+                    card,
+                    format!("a chain of {MAX_CHAIN} rules starting each other was cut off here; the workflow may loop"),
+                    fired_by,
+                );
+            }
+            return;
+        }
+        self.chain.push_back((card, fired, next));
+    }
+
+    fn action(&mut self, card: CardId, action: &Action, cause: &Cause) {
+        match action {
+            Action::Assign {
+                target,
+                mode,
+                available,
+                sticky,
+            } => {
+                let how = assign::How {
+                    mode: *mode,
+                    available: *available,
+                    sticky: *sticky,
+                };
+                assign::by_rule(self, card, target, how, cause);
+            }
+            Action::Unassign => assign::unassign(self, card, cause),
+            Action::Set { field, value } => {
+                let value =
+                    match value {
+                        SetValue::Value(v) => Ok(FieldValue::from_value(v)),
+                        SetValue::Subject(s) => Ok(eval::subject_value(self, card, s)
+                            .and_then(|v| FieldValue::from_value(&v))),
+                        SetValue::Script(script) => eval::script_value(self, card, script),
+                    };
+                match value.and_then(|v| eval::fit_field(self.pipe(card), field, v)) {
+                    Ok(v) => self.set_field(card, field, v, cause),
+                    Err(failure) => {
+                        self.effect(
+                            Some(card),
+                            EffectKind::Failed {
+                                what: failure.clone(),
+                            },
+                            cause,
+                        );
+                        self.history(card, format!("could not set `{field}`: {failure}"), cause);
+                    }
+                }
+            }
+            Action::Move(to) => {
+                self.move_card(card, to, cause);
+            }
+            Action::Reply(text) => {
+                let to = self.state.cards[card].contact.clone();
+                if let Some(t) = eval::render(self, card, &text.source, cause) {
+                    self.send(card, Some(t), None, cause, &to);
+                }
+            }
+            Action::ReplyTemplate {
+                name,
+                language,
+                params,
+            } => {
+                let to = self.state.cards[card].contact.clone();
+                let mut ps = Vec::new();
+                for p in params {
+                    match eval::render(self, card, &p.source, cause) {
+                        Some(t) => ps.push(t),
+                        None => return,
+                    }
+                }
+                self.send(
+                    card,
+                    None,
+                    Some((name.clone(), language.clone(), ps)),
+                    cause,
+                    &to,
+                );
+            }
+            Action::Note(text) => {
+                if let Some(t) = eval::render(self, card, &text.source, cause) {
+                    self.history(card, format!("note: {t}"), cause);
+                    self.effect(Some(card), EffectKind::Note { text: t }, cause);
+                }
+            }
+            Action::Notify { to, text } => {
+                let Some(t) = eval::render(self, card, &text.source, cause) else {
+                    return;
+                };
+                let pipe = self.pipe(card);
+                let recipients = match to {
+                    NotifyTarget::Team(team) => pipe
+                        .team(team)
+                        .map(|t| t.members.clone())
+                        .unwrap_or_default(),
+                    NotifyTarget::Agent(a) => vec![a.clone()],
+                    NotifyTarget::Manager => vec![format!("managers of {}", pipe.name)],
+                    NotifyTarget::Assignee => {
+                        self.state.cards[card].assignee.iter().cloned().collect()
+                    }
+                };
+                if recipients.is_empty() {
+                    self.history(
+                        card,
+                        "nobody to notify: the card has no assignee".into(),
+                        cause,
+                    );
+                } else {
+                    self.effect(
+                        Some(card),
+                        EffectKind::Notify {
+                            to: recipients,
+                            text: t,
+                        },
+                        cause,
+                    );
+                }
+            }
+            Action::Webhook(url) => {
+                self.effect(Some(card), EffectKind::Webhook { url: url.clone() }, cause)
+            }
+        }
+    }
+
+    /// Sets a field and starts the rules that watch it.
+    fn set_field(&mut self, card: CardId, field: &str, value: Option<FieldValue>, cause: &Cause) {
+        if self.change_field(card, field, value, cause) {
+            self.started(card, cause, FiredKind::Field(field.to_string()));
+        }
+    }
+
+    fn change_field(
+        &mut self,
+        card: CardId,
+        field: &str,
+        value: Option<FieldValue>,
+        cause: &Cause,
+    ) -> bool {
+        let old = self.state.cards[card].fields.get(field).cloned();
+        if old == value {
+            return false;
+        }
+        let json =
+            |v: &Option<FieldValue>| serde_json::to_value(v).unwrap_or(serde_json::Value::Null);
+        let (from, to) = (json(&old), json(&value));
+        match value {
+            Some(v) => self.state.cards[card].fields.insert(field.to_string(), v),
+            None => self.state.cards[card].fields.remove(field),
+        };
+        self.history(card, format!("`{field}` set to {to} (was {from})"), cause);
+        self.effect(
+            Some(card),
+            EffectKind::FieldSet {
+                field: field.to_string(),
+                from,
+                to,
+            },
+            cause,
+        );
+        true
+    }
+
+    /// Moves a card if the flow allows it; says why not otherwise.
+    pub(crate) fn move_card(&mut self, card: CardId, to: &str, cause: &Cause) -> bool {
+        let from = self.state.cards[card].status.clone();
+        if from == to {
+            return false;
+        }
+        let pipe = self.pipe(card);
+        let Some(target) = pipe.status(to) else {
+            let reason = format!("pipe `{}` has no status `{to}`", pipe.name);
+            self.effect(
+                Some(card),
+                EffectKind::Refused {
+                    what: format!("move to {to}"),
+                    reason,
+                },
+                cause,
+            );
+            return false;
+        };
+        if !pipe.allows_move(&from, to) {
+            let allowed = pipe.moves_from(&from);
+            let reason = if allowed.is_empty() {
+                format!("the flow allows no move out of `{from}`")
+            } else {
+                format!("the flow does not allow `{from}` -> `{to}`; from `{from}` a card can go to: {}", allowed.join(", "))
+            };
+            self.history(card, format!("move to `{to}` refused: {reason}"), cause);
+            self.effect(
+                Some(card),
+                EffectKind::Refused {
+                    what: format!("move to {to}"),
+                    reason,
+                },
+                cause,
+            );
+            return false;
+        }
+        let open = target.kind.is_open_work();
+        assign::set_open(self, card, open);
+        self.state.cards[card].status = to.to_string();
+        self.history(card, format!("moved from `{from}` to `{to}`"), cause);
+        self.effect(
+            Some(card),
+            EffectKind::Moved {
+                from,
+                to: to.to_string(),
+            },
+            cause,
+        );
+        self.started(card, cause, FiredKind::Status(to.to_string()));
+        true
+    }
+
+    /// Sends a reply: free text only inside the 24-hour window, a template always.
+    fn send(
+        &mut self,
+        card: CardId,
+        text: Option<String>,
+        template: Option<(String, String, Vec<String>)>,
+        cause: &Cause,
+        to: &str,
+    ) {
+        let window = self.state.contacts.get(to).and_then(|c| c.window_closes_at);
+        if template.is_none() && window.is_none_or(|w| self.now >= w) {
+            let reason =
+                "the 24-hour window to answer freely has closed; send an approved template"
+                    .to_string();
+            self.state.cards[card].template_needed = true;
+            self.history(card, format!("reply not sent: {reason}"), cause);
+            self.effect(
+                Some(card),
+                EffectKind::Refused {
+                    what: "reply".into(),
+                    reason,
+                },
+                cause,
+            );
+            return;
+        }
+        let (name, language, params) = match template {
+            Some((n, l, p)) => (Some(n), Some(l), p),
+            None => (None, None, Vec::new()),
+        };
+        let c = &mut self.state.cards[card];
+        let id = format!("out-{}-{}", c.number, c.messages.len() + 1);
+        c.messages.push(Message {
+            id,
+            direction: Direction::Out,
+            kind: if name.is_some() {
+                "template".into()
+            } else {
+                "text".into()
+            },
+            text: text.clone().or_else(|| name.clone()),
+            at: self.now,
+            status: Some("queued".into()),
+            author: Some(cause.to_string()),
+        });
+        c.last_responder = Some(Responder::Team);
+        if name.is_some() {
+            c.template_needed = false;
+        }
+        if let Cause::Agent { email } = cause {
+            let pipe = c.pipe.clone();
+            if let Some(contact) = self.state.contacts.get_mut(to) {
+                contact.last_agent.insert(pipe, email.clone());
+            }
+        }
+        self.history(card, "reply sent".into(), cause);
+        self.effect(
+            Some(card),
+            EffectKind::Send {
+                to: to.to_string(),
+                text,
+                template: name,
+                language,
+                params,
+            },
+            cause,
+        );
+        self.started(card, cause, FiredKind::Sent);
+    }
+}
+
+/// Which change started rules (for [`Run::started`]).
+pub(crate) enum FiredKind {
+    Status(String),
+    Field(String),
+    Assigned,
+    Sent,
+}

@@ -1,0 +1,347 @@
+//! Conditions, values, scripts and texts, evaluated against one card.
+//! A condition that does not hold says which part was false: that is the
+//! "why not" of the rule log.
+
+use crate::engine::Run;
+use crate::event::EffectKind;
+use crate::state::{CardId, Cause, FieldValue};
+use switchboard_lang::model::{Condition, FieldType, Op, Operand, Pipe, Script, Subject, Value};
+
+/// `Ok(None)` when the condition holds, `Ok(Some(why not))` when it does
+/// not, `Err(what failed)` when a script failed (the rule must not fire).
+pub(crate) fn condition(run: &Run, card: CardId, c: &Condition) -> Result<Option<String>, String> {
+    Ok(match c {
+        Condition::And(a, b) => match condition(run, card, a)? {
+            Some(why) => Some(why),
+            None => condition(run, card, b)?,
+        },
+        Condition::Or(a, b) => match (condition(run, card, a)?, condition(run, card, b)?) {
+            (Some(x), Some(y)) => Some(format!("{x}, and {y}")),
+            _ => None,
+        },
+        Condition::Not(a) => match condition(run, card, a)? {
+            None => Some(format!("`{a}` holds")),
+            Some(_) => None,
+        },
+        Condition::WithinHours => {
+            let pipe = run.pipe(card);
+            if crate::calendar::Calendar::for_pipe(pipe).is_open(run.now) {
+                None
+            } else {
+                Some("it is outside business hours".to_string())
+            }
+        }
+        Condition::Script(s) => {
+            let vars = script_vars(run, card);
+            match run.engine.sandbox.run_bool(&s.compiled, &vars) {
+                Ok(true) => None,
+                Ok(false) => Some(format!("{} said no", script_name(s))),
+                Err(e) => return Err(script_failure(s, &e)),
+            }
+        }
+        Condition::Compare { subject, op, value } => {
+            let actual = subject_value(run, card, subject);
+            if compare(actual.as_ref(), *op, value) {
+                None
+            } else {
+                let shown = match &actual {
+                    Some(Value::Text(t)) => format!("{t:?}"),
+                    Some(v) => v.to_string(),
+                    None => "empty".to_string(),
+                };
+                Some(format!("`{c}` is false: `{subject}` is {shown}"))
+            }
+        }
+    })
+}
+
+fn compare(actual: Option<&Value>, op: Op, operand: &Operand) -> bool {
+    let text = |v: Option<&Value>| v.map(|v| v.to_string()).unwrap_or_default();
+    match (op, operand) {
+        (Op::Eq, Operand::Value(Value::None)) => actual.is_none(),
+        (Op::Ne, Operand::Value(Value::None)) => actual.is_some(),
+        (Op::Eq, Operand::Value(v)) => actual == Some(v),
+        (Op::Ne, Operand::Value(v)) => actual != Some(v),
+        (Op::Lt | Op::Le | Op::Gt | Op::Ge, Operand::Value(v)) => {
+            let ord = match (actual, v) {
+                (Some(Value::Number(a)), Value::Number(b)) => a.partial_cmp(b),
+                (Some(Value::Date(a)), Value::Date(b)) => Some(a.cmp(b)),
+                _ => None,
+            };
+            match ord {
+                Some(o) => match op {
+                    Op::Lt => o.is_lt(),
+                    Op::Le => o.is_le(),
+                    Op::Gt => o.is_gt(),
+                    _ => o.is_ge(),
+                },
+                None => false,
+            }
+        }
+        (Op::Contains, Operand::Value(v)) => text(actual)
+            .to_lowercase()
+            .contains(&v.to_string().to_lowercase()),
+        (Op::Matches, Operand::Regex(p)) => actual.is_some() && p.is_match(&text(actual)),
+        (Op::In, Operand::List(vs)) => actual.is_some_and(|a| vs.contains(a)),
+        (Op::NotIn, Operand::List(vs)) => !actual.is_some_and(|a| vs.contains(a)),
+        _ => false,
+    }
+}
+
+/// The current value of what a condition or a route looks at.
+pub(crate) fn subject_value(run: &Run, card: CardId, s: &Subject) -> Option<Value> {
+    let c = &run.state.cards[card];
+    let text = |t: &str| Some(Value::Text(t.to_string()));
+    match s {
+        Subject::Field(f) => c.fields.get(f).map(FieldValue::to_value),
+        Subject::Status => text(&c.status),
+        Subject::Team => c.team.as_deref().and_then(text),
+        Subject::Assignee => c.assignee.as_deref().and_then(text),
+        Subject::Sla => text("none"),
+        Subject::LastResponder => c.last_responder.map(|r| match r {
+            crate::state::Responder::Team => Value::Text("team".into()),
+            crate::state::Responder::Customer => Value::Text("customer".into()),
+        }),
+        Subject::Card(a) if a == "number" => Some(Value::Number(c.number as f64)),
+        Subject::Card(_) => None,
+        Subject::Contact(a) => {
+            let contact = run.state.contacts.get(&c.contact)?;
+            match a.as_str() {
+                "name" => text(&contact.name),
+                "phone" => text(&contact.phone),
+                "wa_id" => text(&contact.wa_id),
+                other => contact.attributes.get(other).and_then(|v| text(v)),
+            }
+        }
+        Subject::Message(a) => {
+            let m = run.message.as_ref()?;
+            match a.as_str() {
+                "text" => m.text.as_deref().and_then(text),
+                "type" => text(&m.kind),
+                "from" => text(&m.from),
+                "id" => text(&m.id),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The card, contact and message as JSON: what scripts and texts see.
+pub(crate) fn card_json(run: &Run, card: CardId) -> serde_json::Value {
+    let c = &run.state.cards[card];
+    let mut fields = serde_json::Map::new();
+    for (k, v) in &c.fields {
+        fields.insert(k.clone(), serde_json::to_value(v).unwrap_or_default());
+    }
+    let mut json = serde_json::json!({
+        "number": c.number,
+        "status": c.status,
+        "team": c.team,
+        "assignee": c.assignee,
+        "pipe": c.pipe,
+        "created_at": c.created_at.to_rfc3339(),
+    });
+    if let Some(obj) = json.as_object_mut() {
+        // Fields are reachable as `card.fields.NAME` and as `card.NAME`.
+        for (k, v) in &fields {
+            obj.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        obj.insert("fields".into(), serde_json::Value::Object(fields));
+    }
+    json
+}
+
+fn contact_json(run: &Run, card: CardId) -> serde_json::Value {
+    let c = &run.state.cards[card];
+    match run.state.contacts.get(&c.contact) {
+        Some(contact) => {
+            let mut json = serde_json::json!({ "name": contact.name, "phone": contact.phone, "wa_id": contact.wa_id });
+            if let Some(obj) = json.as_object_mut() {
+                for (k, v) in &contact.attributes {
+                    obj.entry(k.clone())
+                        .or_insert_with(|| serde_json::Value::String(v.clone()));
+                }
+            }
+            json
+        }
+        None => serde_json::json!({}),
+    }
+}
+
+fn message_json(run: &Run) -> serde_json::Value {
+    match &run.message {
+        Some(m) => {
+            serde_json::json!({ "text": m.text, "type": m.kind, "from": m.from, "id": m.id })
+        }
+        None => serde_json::Value::Null,
+    }
+}
+
+fn script_vars(run: &Run, card: CardId) -> Vec<(&'static str, switchboard_script::ScriptValue)> {
+    use switchboard_script::from_json;
+    vec![
+        ("card", from_json(&card_json(run, card))),
+        ("contact", from_json(&contact_json(run, card))),
+        ("message", from_json(&message_json(run))),
+    ]
+}
+
+fn script_name(s: &Script) -> String {
+    match &s.file {
+        Some(f) => format!("script `{f}`"),
+        None => format!("the script at {}", s.origin),
+    }
+}
+
+fn script_failure(s: &Script, e: &switchboard_script::ScriptError) -> String {
+    let place = match (&s.file, e.line) {
+        (Some(f), Some(l)) => format!("{f}:{l}"),
+        (Some(f), None) => f.clone(),
+        (None, Some(l)) => format!("{} (line {l} of the script)", s.origin),
+        (None, None) => s.origin.to_string(),
+    };
+    format!("script failed at {place}: {}", e.message)
+}
+
+/// What a `set x = script(...)` script gives.
+pub(crate) fn script_value(
+    run: &Run,
+    card: CardId,
+    s: &Script,
+) -> Result<Option<FieldValue>, String> {
+    let vars = script_vars(run, card);
+    let v = run
+        .engine
+        .sandbox
+        .run(&s.compiled, &vars)
+        .map_err(|e| script_failure(s, &e))?;
+    if v.is_unit() {
+        return Ok(None);
+    }
+    if let Ok(b) = v.as_bool() {
+        return Ok(Some(FieldValue::Bool(b)));
+    }
+    if let Ok(i) = v.as_int() {
+        return Ok(Some(FieldValue::Number(i as f64)));
+    }
+    if let Ok(f) = v.as_float() {
+        return Ok(Some(FieldValue::Number(f)));
+    }
+    match v.into_string() {
+        Ok(s) if s.is_empty() => Ok(None),
+        Ok(s) => Ok(Some(FieldValue::Text(s))),
+        Err(ty) => Err(format!(
+            "{} gave a {ty}, which no field can hold",
+            script_name(s)
+        )),
+    }
+}
+
+/// A value made to fit a field's type, or why it cannot.
+pub(crate) fn fit_field(
+    pipe: &Pipe,
+    field: &str,
+    v: Option<FieldValue>,
+) -> Result<Option<FieldValue>, String> {
+    let Some(def) = pipe.field(field) else {
+        return Err(format!("pipe `{}` has no field `{field}`", pipe.name));
+    };
+    let Some(v) = v else { return Ok(None) };
+    let bad = |v: &FieldValue| Err(format!("`{field}` is {}, and {} is not", def.ty, show(v)));
+    Ok(Some(match (&def.ty, v) {
+        (FieldType::Text, FieldValue::Text(t)) => FieldValue::Text(t),
+        (FieldType::Text, FieldValue::Number(n)) => FieldValue::Text(n.to_string()),
+        (FieldType::Number, FieldValue::Number(n)) => FieldValue::Number(n),
+        (FieldType::Number, FieldValue::Text(t)) => match t.trim().replace(',', ".").parse::<f64>()
+        {
+            Ok(n) if n.is_finite() => FieldValue::Number(n),
+            _ => return bad(&FieldValue::Text(t)),
+        },
+        (FieldType::Bool, FieldValue::Bool(b)) => FieldValue::Bool(b),
+        (FieldType::Choice(values), FieldValue::Text(t)) if values.contains(&t) => {
+            FieldValue::Text(t)
+        }
+        (FieldType::Choice(values), v) => {
+            return Err(format!(
+                "{} is not one of the values of `{field}` ({})",
+                show(&v),
+                values.join(", ")
+            ))
+        }
+        (FieldType::Date, FieldValue::Date(d)) => FieldValue::Date(d),
+        (FieldType::Date, FieldValue::Text(t)) if t.parse::<chrono::NaiveDate>().is_ok() => {
+            FieldValue::Date(t)
+        }
+        (FieldType::Agent, FieldValue::Text(t)) if t.contains('@') => FieldValue::Text(t),
+        (_, v) => return bad(&v),
+    }))
+}
+
+fn show(v: &FieldValue) -> String {
+    match v {
+        FieldValue::Text(t) | FieldValue::Date(t) => format!("{t:?}"),
+        FieldValue::Number(n) => n.to_string(),
+        FieldValue::Bool(b) => b.to_string(),
+    }
+}
+
+/// A field value sent by an agent or the API, as JSON.
+pub(crate) fn field_from_json(
+    pipe: &Pipe,
+    field: &str,
+    json: &serde_json::Value,
+) -> Result<Option<FieldValue>, String> {
+    let v = match json {
+        serde_json::Value::Null => None,
+        serde_json::Value::Bool(b) => Some(FieldValue::Bool(*b)),
+        serde_json::Value::Number(n) => Some(FieldValue::Number(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::String(s) => Some(FieldValue::Text(s.clone())),
+        other => return Err(format!("`{field}` cannot hold {other}")),
+    };
+    fit_field(pipe, field, v)
+}
+
+/// Renders a reply, note or notification text; a failure is recorded on the
+/// card (and the text is not sent), never a crash.
+pub(crate) fn render(run: &mut Run, card: CardId, source: &str, cause: &Cause) -> Option<String> {
+    let pipe = run.pipe(card);
+    let pipe_json = serde_json::json!({ "name": pipe.name, "title": pipe.title });
+    let counts = status_counts(run, card);
+    let assignee = run.state.cards[card].assignee.clone();
+    let ctx = minijinja::context! {
+        card => minijinja::Value::from_serialize(card_json(run, card)),
+        contact => minijinja::Value::from_serialize(contact_json(run, card)),
+        message => minijinja::Value::from_serialize(message_json(run)),
+        pipe => minijinja::Value::from_serialize(pipe_json),
+        agent => minijinja::Value::from_serialize(serde_json::json!({ "email": assignee })),
+        now => run.now.to_rfc3339(),
+        count => minijinja::Value::from_function(move |kwargs: minijinja::value::Kwargs| -> Result<usize, minijinja::Error> {
+            let status: Option<String> = kwargs.get("status")?;
+            Ok(match status {
+                Some(s) => counts.get(&s).copied().unwrap_or(0),
+                None => counts.values().sum(),
+            })
+        }),
+    };
+    match run.engine.texts.render_str(source, ctx) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let what = format!(
+                "a text could not be written: {}",
+                e.detail().unwrap_or("it has an error")
+            );
+            run.history(card, what.clone(), cause);
+            run.effect(Some(card), EffectKind::Failed { what }, cause);
+            None
+        }
+    }
+}
+
+fn status_counts(run: &Run, card: CardId) -> std::collections::BTreeMap<String, usize> {
+    let pipe = &run.state.cards[card].pipe;
+    let mut counts = std::collections::BTreeMap::new();
+    for c in run.state.cards.iter().filter(|c| &c.pipe == pipe) {
+        *counts.entry(c.status.clone()).or_insert(0) += 1;
+    }
+    counts
+}

@@ -1,0 +1,15 @@
+//! The engine: given a checked workflow, the state of cards and agents, one
+//! event and the current time, it returns the effects (moves, assignments,
+//! field changes, replies, notes, notifications, timers), each with its
+//! cause. Pure: no database, no network, no clock — time is passed in.
+
+mod assign;
+pub mod calendar;
+pub mod engine;
+mod eval;
+pub mod event;
+pub mod state;
+
+pub use engine::{Engine, MAX_CHAIN};
+pub use event::{AssignTo, Effect, EffectKind, Event, Inbound, LogEntry, Outcome, ReplyBody};
+pub use state::{Card, CardId, Cause, State};

@@ -1,0 +1,239 @@
+//! What the engine knows between events: cards, contacts, agents, and the
+//! small pieces of memory that must survive a restart (round-robin
+//! positions, queues, card numbers). The server stores it; the engine only
+//! reads and changes it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use switchboard_lang::model::Value;
+
+/// A card's id: its index in [`State::cards`].
+pub type CardId = usize;
+
+/// Everything the engine works on.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// All cards, by id.
+    pub cards: Vec<Card>,
+    /// Contacts by WhatsApp id.
+    pub contacts: BTreeMap<String, Contact>,
+    /// Agents by e-mail.
+    pub agents: BTreeMap<String, Agent>,
+    /// The last card number given in each pipe.
+    pub last_number: BTreeMap<String, u64>,
+    /// Where round robin goes next, per (pipe, team): an index into the team.
+    pub round_robin: BTreeMap<(String, String), usize>,
+    /// Cards waiting for an agent, per (pipe, team), oldest first.
+    pub queues: BTreeMap<(String, String), VecDeque<CardId>>,
+    /// Open cards per agent (kept in step with the cards).
+    pub load: BTreeMap<String, u32>,
+}
+
+impl State {
+    /// The contact's open card (not done or closed) in a pipe.
+    pub fn open_card(&self, pipe: &str, wa_id: &str) -> Option<CardId> {
+        self.cards
+            .iter()
+            .rposition(|c| c.pipe == pipe && c.contact == wa_id && c.open)
+    }
+    /// A card by its number in a pipe.
+    pub fn card_by_number(&self, pipe: &str, number: u64) -> Option<CardId> {
+        self.cards
+            .iter()
+            .position(|c| c.pipe == pipe && c.number == number)
+    }
+    /// Open cards assigned to an agent.
+    pub fn load_of(&self, agent: &str) -> u32 {
+        self.load.get(agent).copied().unwrap_or(0)
+    }
+}
+
+/// One conversation on a pipe's board.
+#[derive(Debug, Clone, Serialize)]
+pub struct Card {
+    /// Index in the state.
+    pub id: CardId,
+    /// The pipe it is on.
+    pub pipe: String,
+    /// Its number in the pipe, from 1.
+    pub number: u64,
+    /// The contact's WhatsApp id.
+    pub contact: String,
+    /// Current status.
+    pub status: String,
+    /// Whether the status is open work (not done or closed).
+    pub open: bool,
+    /// The agent working on it.
+    pub assignee: Option<String>,
+    /// The team it belongs to.
+    pub team: Option<String>,
+    /// Field values.
+    pub fields: BTreeMap<String, FieldValue>,
+    /// Every message in and out.
+    pub messages: Vec<Message>,
+    /// Every change with its cause.
+    pub history: Vec<HistoryEntry>,
+    /// When it was opened.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Who wrote last.
+    pub last_responder: Option<Responder>,
+    /// A free-form reply was refused: only a template can reach the contact.
+    pub template_needed: bool,
+}
+
+/// A field value as stored on a card.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FieldValue {
+    /// Text, choice values, agents.
+    Text(String),
+    /// Numbers.
+    Number(f64),
+    /// Yes or no.
+    Bool(bool),
+    /// Dates, as `YYYY-MM-DD`.
+    Date(String),
+}
+
+impl FieldValue {
+    /// From a checked value (`None` for `none`).
+    pub fn from_value(v: &Value) -> Option<FieldValue> {
+        match v {
+            Value::Text(t) => Some(FieldValue::Text(t.clone())),
+            Value::Number(n) => Some(FieldValue::Number(*n)),
+            Value::Bool(b) => Some(FieldValue::Bool(*b)),
+            Value::Date(d) => Some(FieldValue::Date(d.to_string())),
+            Value::None => None,
+        }
+    }
+    /// As a checked value, for comparisons.
+    pub fn to_value(&self) -> Value {
+        match self {
+            FieldValue::Text(t) => Value::Text(t.clone()),
+            FieldValue::Number(n) => Value::Number(*n),
+            FieldValue::Bool(b) => Value::Bool(*b),
+            FieldValue::Date(d) => d
+                .parse()
+                .map(Value::Date)
+                .unwrap_or_else(|_| Value::Text(d.clone())),
+        }
+    }
+}
+
+/// Who wrote last on a card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Responder {
+    /// We answered last (green).
+    Team,
+    /// The customer is waiting (yellow).
+    Customer,
+}
+
+/// A message on a card.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    /// WhatsApp's id (`wamid…`), or ours for outbound ones.
+    pub id: String,
+    /// In from the customer, or out from the team.
+    pub direction: Direction,
+    /// WhatsApp type: text, image, button …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The text, where there is one.
+    pub text: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Delivery status of outbound messages.
+    pub status: Option<String>,
+    /// The agent who wrote it, or the rule.
+    pub author: Option<String>,
+}
+
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From the customer.
+    In,
+    /// From the team.
+    Out,
+}
+
+/// A contact: one WhatsApp user.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Contact {
+    /// WhatsApp id (digits).
+    pub wa_id: String,
+    /// Profile name.
+    pub name: String,
+    /// Phone as `+digits`.
+    pub phone: String,
+    /// Other attributes (city, tier …).
+    pub attributes: BTreeMap<String, String>,
+    /// When the 24-hour customer-service window closes.
+    pub window_closes_at: Option<DateTime<Utc>>,
+    /// The agent who last served this contact, per pipe (for `sticky`).
+    pub last_agent: BTreeMap<String, String>,
+}
+
+/// An agent's availability.
+#[derive(Debug, Clone, Serialize)]
+pub struct Agent {
+    /// E-mail.
+    pub email: String,
+    /// Online (else away).
+    pub online: bool,
+    /// How many open cards they take at most.
+    pub capacity: u32,
+}
+
+/// One change on a card, with why.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What happened, in words.
+    pub what: String,
+    /// Why.
+    pub cause: Cause,
+}
+
+/// Why something happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "by", rename_all = "lowercase")]
+pub enum Cause {
+    /// A rule fired.
+    Rule {
+        /// Its name.
+        name: String,
+        /// `file:line`.
+        at: String,
+    },
+    /// An agent (or an API call acting as one).
+    Agent {
+        /// Their e-mail.
+        email: String,
+    },
+    /// The customer wrote.
+    Customer,
+    /// The engine itself (queues, limits).
+    Engine {
+        /// What in the engine.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cause::Rule { name, at } => write!(f, "rule `{name}` at {at}"),
+            Cause::Agent { email } => write!(f, "{email}"),
+            Cause::Customer => f.write_str("the customer"),
+            Cause::Engine { reason } => f.write_str(reason),
+        }
+    }
+}

@@ -1,0 +1,481 @@
+//! The engine on a virtual clock: messages to cards, rules, assignment,
+//! the 24-hour window, chains, and the reasons it records.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use switchboard_engine::{AssignTo, EffectKind, Engine, Event, Inbound, ReplyBody, State};
+use switchboard_lang::{check, MemoryLoader, Sources};
+
+const FLOW: &str = r#"
+pipe support "Support" {
+  number "+55 11 4000-1000"
+  timezone "America/Sao_Paulo"
+  hours "Mon-Fri 09:00-18:00"
+  field priority: choice(low, normal, high) = normal
+  field topic: choice(billing, other) = other
+  field amount: number
+  status new open initial
+  status doing active
+  status waiting paused
+  status done done
+  status closed closed final
+  flow new -> doing | waiting | done
+  flow doing -> waiting | done
+  flow waiting -> doing | done
+  flow done -> closed
+  team front { ana@acme.com bruno@acme.com carla@acme.com }
+  team billing { davi@acme.com elisa@acme.com }
+  route territory by contact.phone {
+    "+5511" -> front
+    else -> billing
+  }
+  rule greet on card.created {
+    assign territory round_robin available
+    reply "Olá {{ contact.name }}! Card #{{ card.number }}"
+  }
+  rule refund on message.received when message.text ~ "refund|reembolso" {
+    set topic = billing
+    assign billing least_busy
+  }
+  rule back on message.received when status = waiting {
+    move doing
+  }
+  rule big on field.changed(amount) when amount > 1000 {
+    set priority = high
+    note "big order: {{ card.fields.amount }}"
+  }
+  rule vip on card.created when script { contact.name.starts_with("Dr") } {
+    set priority = high
+  }
+}
+
+pipe sales "Sales" {
+  number "+55 11 4000-2000"
+  status lead open initial
+  status won done final
+  team closers { rafa@acme.com }
+  rule ping on field.changed(n) {
+    set n = script { card.n + 1 }
+  }
+  field n: number = 0
+}
+"#;
+
+fn engine() -> Engine {
+    let mut sources = Sources::new();
+    sources.add("t.flow", FLOW);
+    let checked = check(&mut sources, &MemoryLoader::default());
+    assert!(
+        !checked.has_errors(),
+        "{}",
+        switchboard_lang::diagnostic::render(&checked.diagnostics, &sources)
+    );
+    Engine::new(checked.workflow)
+}
+
+fn t(min: i64) -> DateTime<Utc> {
+    // Monday 2026-11-23 12:00 UTC = 09:00 in São Paulo.
+    Utc.with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+        .single()
+        .expect("valid")
+        + Duration::minutes(min)
+}
+
+fn msg(from: &str, name: &str, to: &str, text: &str, id: &str) -> Event {
+    Event::Message(Inbound {
+        id: id.into(),
+        from: from.into(),
+        name: name.into(),
+        to: to.into(),
+        kind: "text".into(),
+        text: Some(text.into()),
+    })
+}
+
+fn online(e: &Engine, s: &mut State, who: &[&str]) {
+    for w in who {
+        e.step(
+            s,
+            Event::Agent {
+                email: w.to_string(),
+                online: Some(true),
+                capacity: Some(2),
+            },
+            t(0),
+        );
+    }
+}
+
+#[test]
+fn a_message_from_a_new_contact_opens_a_card_and_the_next_joins_it() {
+    let e = engine();
+    let mut s = State::default();
+    online(&e, &mut s, &["ana@acme.com"]);
+    let out = e.step(
+        &mut s,
+        msg("5511987650001", "Maria", "+55 11 4000-1000", "Oi", "w1"),
+        t(1),
+    );
+    assert!(out
+        .effects
+        .iter()
+        .any(|x| matches!(&x.kind, EffectKind::CardOpened { number: 1, .. })));
+    e.step(
+        &mut s,
+        msg("5511987650001", "Maria", "551140001000", "Tudo bem?", "w2"),
+        t(2),
+    );
+    assert_eq!(s.cards.len(), 1);
+    assert_eq!(s.cards[0].messages.len(), 3, "two in, one greeting out");
+    // A second number feeds its own pipe, numbered from 1.
+    e.step(
+        &mut s,
+        msg(
+            "5511987650001",
+            "Maria",
+            "+55 11 4000-2000",
+            "Quero comprar",
+            "w3",
+        ),
+        t(3),
+    );
+    assert_eq!((s.cards[1].pipe.as_str(), s.cards[1].number), ("sales", 1));
+}
+
+#[test]
+fn rules_greet_route_and_assign_in_turn_with_reasons() {
+    let e = engine();
+    let mut s = State::default();
+    online(&e, &mut s, &["ana@acme.com", "bruno@acme.com"]);
+    let out = e.step(
+        &mut s,
+        msg("5511900000001", "Maria", "+55 11 4000-1000", "Oi", "a"),
+        t(1),
+    );
+    let send = out.effects.iter().find_map(|x| match &x.kind {
+        EffectKind::Send { text, .. } => text.clone(),
+        _ => None,
+    });
+    assert_eq!(send.as_deref(), Some("Olá Maria! Card #1"));
+    e.step(
+        &mut s,
+        msg("5511900000002", "João", "+55 11 4000-1000", "Oi", "b"),
+        t(2),
+    );
+    let out = e.step(
+        &mut s,
+        msg("5511900000003", "Rita", "+55 11 4000-1000", "Oi", "c"),
+        t(3),
+    );
+    let assignees: Vec<_> = s
+        .cards
+        .iter()
+        .map(|c| c.assignee.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        assignees,
+        ["ana@acme.com", "bruno@acme.com", "ana@acme.com"]
+    );
+    let candidates = out
+        .effects
+        .iter()
+        .find_map(|x| match &x.kind {
+            EffectKind::Assigned { candidates, .. } => Some(candidates.clone()),
+            _ => None,
+        })
+        .expect("assigned");
+    let carla = candidates
+        .iter()
+        .find(|c| c.agent == "carla@acme.com")
+        .expect("carla considered");
+    assert!(!carla.chosen && carla.why == "not signed in", "{carla:?}");
+    assert!(s.cards[2]
+        .history
+        .iter()
+        .any(|h| h.what.contains("route `territory` sends")));
+}
+
+#[test]
+fn nobody_available_means_the_queue_until_someone_comes_online() {
+    let e = engine();
+    let mut s = State::default();
+    let out = e.step(
+        &mut s,
+        msg("5511900000001", "Maria", "+55 11 4000-1000", "Oi", "a"),
+        t(1),
+    );
+    assert!(out
+        .effects
+        .iter()
+        .any(|x| matches!(&x.kind, EffectKind::Queued { team, .. } if team == "front")));
+    assert_eq!(s.cards[0].assignee, None);
+    let out = e.step(
+        &mut s,
+        Event::Agent {
+            email: "carla@acme.com".into(),
+            online: Some(true),
+            capacity: Some(1),
+        },
+        t(5),
+    );
+    assert_eq!(s.cards[0].assignee.as_deref(), Some("carla@acme.com"));
+    assert!(out
+        .effects
+        .iter()
+        .any(|x| matches!(&x.kind, EffectKind::Assigned { .. })));
+    // Carla is now at capacity: the next card waits.
+    e.step(
+        &mut s,
+        msg("5511900000002", "João", "+55 11 4000-1000", "Oi", "b"),
+        t(6),
+    );
+    assert_eq!(s.cards[1].assignee, None);
+    assert_eq!(s.load_of("carla@acme.com"), 1);
+}
+
+#[test]
+fn least_busy_regex_and_field_rules_chain_in_file_order() {
+    let e = engine();
+    let mut s = State::default();
+    online(
+        &e,
+        &mut s,
+        &["ana@acme.com", "davi@acme.com", "elisa@acme.com"],
+    );
+    let out = e.step(
+        &mut s,
+        msg(
+            "5511900000001",
+            "Maria",
+            "+55 11 4000-1000",
+            "Quero um REEMBOLSO",
+            "a",
+        ),
+        t(1),
+    );
+    assert_eq!(
+        s.cards[0].fields.get("topic").map(|v| format!("{v:?}")),
+        Some("Text(\"billing\")".into())
+    );
+    assert_eq!(
+        s.cards[0].assignee.as_deref(),
+        Some("davi@acme.com"),
+        "first of the least busy"
+    );
+    // The rule log says why `back` did not fire.
+    let back = out
+        .log
+        .iter()
+        .find(|l| l.rule == "back")
+        .expect("back looked at");
+    assert!(
+        !back.fired && back.reason.contains("`status` is \"new\""),
+        "{back:?}"
+    );
+    // An agent sets the amount; `big` fires and notes it.
+    let fields = [("amount".to_string(), serde_json::json!(1500))]
+        .into_iter()
+        .collect();
+    let out = e.step(
+        &mut s,
+        Event::Set {
+            card: 0,
+            agent: "davi@acme.com".into(),
+            fields,
+        },
+        t(2),
+    );
+    assert!(out
+        .effects
+        .iter()
+        .any(|x| matches!(&x.kind, EffectKind::Note { text } if text == "big order: 1500.0")));
+}
+
+#[test]
+fn a_move_the_flow_forbids_is_refused_with_the_reason() {
+    let e = engine();
+    let mut s = State::default();
+    e.step(
+        &mut s,
+        msg("5511900000001", "Maria", "+55 11 4000-1000", "Oi", "a"),
+        t(1),
+    );
+    let out = e.step(
+        &mut s,
+        Event::Move {
+            card: 0,
+            agent: "ana@acme.com".into(),
+            status: "closed".into(),
+        },
+        t(2),
+    );
+    let reason = out
+        .effects
+        .iter()
+        .find_map(|x| match &x.kind {
+            EffectKind::Refused { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("refused");
+    assert_eq!(reason, "the flow does not allow `new` -> `closed`; from `new` a card can go to: doing, waiting, done");
+    assert_eq!(s.cards[0].status, "new");
+}
+
+#[test]
+fn free_replies_stop_when_the_24_hour_window_closes_and_templates_go_on() {
+    let e = engine();
+    let mut s = State::default();
+    e.step(
+        &mut s,
+        msg("5511900000001", "Maria", "+55 11 4000-1000", "Oi", "a"),
+        t(1),
+    );
+    let late = t(1) + Duration::hours(24);
+    let out = e.step(
+        &mut s,
+        Event::Reply {
+            card: 0,
+            agent: "ana@acme.com".into(),
+            body: ReplyBody::Text("Oi!".into()),
+        },
+        late,
+    );
+    assert!(out
+        .effects
+        .iter()
+        .any(|x| matches!(&x.kind, EffectKind::Refused { what, .. } if what == "reply")));
+    assert!(s.cards[0].template_needed);
+    let template = ReplyBody::Template {
+        name: "followup".into(),
+        language: "pt_BR".into(),
+        params: vec![],
+    };
+    let out = e.step(
+        &mut s,
+        Event::Reply {
+            card: 0,
+            agent: "ana@acme.com".into(),
+            body: template,
+        },
+        late,
+    );
+    assert!(out.effects.iter().any(|x| matches!(
+        &x.kind,
+        EffectKind::Send {
+            template: Some(_),
+            ..
+        }
+    )));
+    assert!(!s.cards[0].template_needed);
+}
+
+#[test]
+fn a_rule_that_restarts_itself_is_cut_off_and_recorded() {
+    let e = engine();
+    let mut s = State::default();
+    e.step(
+        &mut s,
+        msg("5511900000001", "Maria", "+55 11 4000-2000", "Oi", "a"),
+        t(1),
+    );
+    let fields = [("n".to_string(), serde_json::json!(1))]
+        .into_iter()
+        .collect();
+    let out = e.step(
+        &mut s,
+        Event::Set {
+            card: 0,
+            agent: "rafa@acme.com".into(),
+            fields,
+        },
+        t(2),
+    );
+    assert!(out
+        .effects
+        .iter()
+        .any(|x| matches!(x.kind, EffectKind::ChainCut { .. })));
+    assert!(s.cards[0]
+        .history
+        .iter()
+        .any(|h| h.what.contains("was cut off")));
+    let n = s.cards[0].fields.get("n").map(|v| format!("{v:?}"));
+    assert_eq!(
+        n.as_deref(),
+        Some("Number(10.0)"),
+        "1 set by the agent, then 9 more by the rule"
+    );
+}
+
+#[test]
+fn a_script_condition_reads_the_contact() {
+    let e = engine();
+    let mut s = State::default();
+    e.step(
+        &mut s,
+        msg("5511900000001", "Dra. Ana", "+55 11 4000-1000", "Oi", "a"),
+        t(1),
+    );
+    e.step(
+        &mut s,
+        msg("5511900000002", "Maria", "+55 11 4000-1000", "Oi", "b"),
+        t(2),
+    );
+    let p = |i: usize| s.cards[i].fields.get("priority").map(|v| format!("{v:?}"));
+    assert_eq!(p(0).as_deref(), Some("Text(\"high\")"));
+    assert_eq!(p(1).as_deref(), Some("Text(\"normal\")"));
+}
+
+#[test]
+fn agents_assign_and_unknown_numbers_are_refused() {
+    let e = engine();
+    let mut s = State::default();
+    let out = e.step(
+        &mut s,
+        msg("5511900000001", "Maria", "+55 11 9999-9999", "Oi", "a"),
+        t(1),
+    );
+    assert!(s.cards.is_empty());
+    assert!(out.effects.iter().any(
+        |x| matches!(&x.kind, EffectKind::Refused { reason, .. } if reason.contains("no pipe"))
+    ));
+    e.step(
+        &mut s,
+        msg("5511900000001", "Maria", "+55 11 4000-1000", "Oi", "b"),
+        t(2),
+    );
+    e.step(
+        &mut s,
+        Event::Assign {
+            card: 0,
+            agent: "ana@acme.com".into(),
+            to: AssignTo::Agent("bruno@acme.com".into()),
+        },
+        t(3),
+    );
+    assert_eq!(s.cards[0].assignee.as_deref(), Some("bruno@acme.com"));
+}
+
+#[test]
+fn the_same_events_give_the_same_effects() {
+    let run = || {
+        let e = engine();
+        let mut s = State::default();
+        online(&e, &mut s, &["ana@acme.com", "davi@acme.com"]);
+        let mut all = Vec::new();
+        for (i, text) in ["Oi", "reembolso", "obrigado"].iter().enumerate() {
+            let out = e.step(
+                &mut s,
+                msg(
+                    "5511900000001",
+                    "Maria",
+                    "+55 11 4000-1000",
+                    text,
+                    &format!("m{i}"),
+                ),
+                t(i as i64),
+            );
+            all.push(serde_json::to_string(&out).expect("json"));
+        }
+        all
+    };
+    assert_eq!(run(), run());
+}
