@@ -8,7 +8,9 @@ use crate::event::*;
 use crate::state::*;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::VecDeque;
-use switchboard_lang::model::{Action, NotifyTarget, Pipe, Rule, SetValue, Trigger, Workflow};
+use switchboard_lang::model::{
+    Action, NotifyTarget, Pipe, Rule, SetValue, SlaKind, Trigger, Workflow,
+};
 use switchboard_script::Sandbox;
 
 /// How many rules may start each other in a row before the chain is cut.
@@ -42,6 +44,10 @@ enum Fired {
     StatusChanged(String),
     FieldChanged(String),
     CardAssigned,
+    SlaWarning(SlaKind),
+    SlaBreached(SlaKind),
+    Idle(u64),
+    WindowClosing(u64),
 }
 
 impl Fired {
@@ -55,6 +61,10 @@ impl Fired {
                 to.as_ref().is_none_or(|t| t == s)
             }
             (Fired::FieldChanged(f), Trigger::FieldChanged(g)) => f == g,
+            (Fired::SlaWarning(a), Trigger::SlaWarning(b))
+            | (Fired::SlaBreached(a), Trigger::SlaBreached(b)) => a == b,
+            (Fired::Idle(a), Trigger::Idle(b))
+            | (Fired::WindowClosing(a), Trigger::WindowClosing(b)) => a == b,
             _ => false,
         }
     }
@@ -75,6 +85,28 @@ impl Engine {
     /// The workflow it runs.
     pub fn workflow(&self) -> &Workflow {
         &self.workflow
+    }
+
+    /// Lets the clock run to `until`, firing the timers that fall due on the
+    /// way (SLA warnings and breaches, idle, window closing, schedules), each
+    /// at its own instant, in order.
+    pub fn advance(&self, state: &mut State, until: DateTime<Utc>) -> Outcome {
+        let mut run = Run {
+            engine: self,
+            state,
+            now: until,
+            out: Outcome::default(),
+            message: None,
+            chain: VecDeque::new(),
+            depth: 0,
+        };
+        while let Some(timer) = run.state.timers.first().cloned().filter(|t| t.at <= until) {
+            run.state.timers.remove(&timer);
+            run.now = timer.at;
+            run.fire(timer);
+            run.run_chain();
+        }
+        run.out
     }
 
     /// Applies one event at `now` and returns what follows from it.
@@ -106,8 +138,8 @@ pub(crate) struct Run<'e, 's> {
     depth: usize,
 }
 
-impl Run<'_, '_> {
-    pub(crate) fn pipe(&self, card: CardId) -> &Pipe {
+impl<'e> Run<'e, '_> {
+    pub(crate) fn pipe(&self, card: CardId) -> &'e Pipe {
         let name = &self.state.cards[card].pipe;
         self.engine
             .workflow
@@ -224,6 +256,52 @@ impl Run<'_, '_> {
         self.run_chain();
     }
 
+    /// A timer fell due.
+    fn fire(&mut self, timer: Timer) {
+        let card = timer.card;
+        if card >= self.state.cards.len() {
+            return;
+        }
+        let fired = match timer.kind {
+            TimerKind::SlaWarning(kind) | TimerKind::SlaBreach(kind) => {
+                let breach = matches!(timer.kind, TimerKind::SlaBreach(_));
+                let state = if breach { "breached" } else { "warning" };
+                let cause = Cause::Timer {
+                    what: format!("SLA `{}` {state}", kind.name()),
+                };
+                let clocks = &mut self.state.cards[card].clocks;
+                if let Some(c) = clocks
+                    .iter_mut()
+                    .rfind(|c| c.kind == kind && c.running_since.is_some())
+                {
+                    c.state = state;
+                    if !breach {
+                        c.warn_at = None;
+                    }
+                }
+                self.refresh_view(card);
+                self.history(card, format!("SLA `{}` {state}", kind.name()), &cause);
+                let kind_name = kind.name().to_string();
+                self.effect(
+                    Some(card),
+                    EffectKind::Sla {
+                        kind: kind_name,
+                        state: state.into(),
+                    },
+                    &cause,
+                );
+                if breach {
+                    Fired::SlaBreached(kind)
+                } else {
+                    Fired::SlaWarning(kind)
+                }
+            }
+            TimerKind::Idle(secs) => Fired::Idle(secs),
+            TimerKind::WindowClosing(secs) => Fired::WindowClosing(secs),
+        };
+        self.chain.push_back((card, fired, 0));
+    }
+
     fn exists(&self, card: CardId) -> bool {
         card < self.state.cards.len()
     }
@@ -262,6 +340,7 @@ impl Run<'_, '_> {
             Some(c) => (c, false),
             None => (self.open_card(&pipe_name, &m.from), true),
         };
+        let team_answered = self.state.cards[card].last_responder == Some(Responder::Team);
         let c = &mut self.state.cards[card];
         c.messages.push(Message {
             id: m.id.clone(),
@@ -279,6 +358,10 @@ impl Run<'_, '_> {
             EffectKind::MessageKept { id: m.id.clone() },
             &cause,
         );
+        if team_answered {
+            self.start_clock(card, SlaKind::NextResponse);
+        }
+        self.message_timers(card, true);
         self.message = Some(m);
         if created {
             self.chain.push_back((card, Fired::CardCreated, 0));
@@ -329,6 +412,9 @@ impl Run<'_, '_> {
             updated_at: self.now,
             last_responder: None,
             template_needed: false,
+            sla: None,
+            clocks: Vec::new(),
+            last_message_at: None,
         });
         let number = *number;
         self.effect(
@@ -340,12 +426,14 @@ impl Run<'_, '_> {
             &Cause::Customer,
         );
         self.history(id, format!("opened in `{initial}`"), &Cause::Customer);
+        self.start_clock(id, SlaKind::FirstResponse);
+        self.start_clock(id, SlaKind::Resolution);
         id
     }
 
     /// Runs the rules that the queued changes start, in order, each rule
     /// seeing what the ones before it did.
-    fn run_chain(&mut self) {
+    pub(crate) fn run_chain(&mut self) {
         while let Some((card, fired, depth)) = self.chain.pop_front() {
             self.depth = depth;
             let engine = self.engine;
@@ -577,6 +665,7 @@ impl Run<'_, '_> {
             Some(v) => self.state.cards[card].fields.insert(field.to_string(), v),
             None => self.state.cards[card].fields.remove(field),
         };
+        self.clocks_follow_fields(card);
         self.history(card, format!("`{field}` set to {to} (was {from})"), cause);
         self.effect(
             Some(card),
@@ -630,6 +719,7 @@ impl Run<'_, '_> {
         let open = target.kind.is_open_work();
         assign::set_open(self, card, open);
         self.state.cards[card].status = to.to_string();
+        self.clocks_follow_status(card);
         self.history(card, format!("moved from `{from}` to `{to}`"), cause);
         self.effect(
             Some(card),
@@ -698,6 +788,11 @@ impl Run<'_, '_> {
                 contact.last_agent.insert(pipe, email.clone());
             }
         }
+        if matches!(cause, Cause::Agent { .. }) {
+            self.stop_clock(card, SlaKind::FirstResponse);
+            self.stop_clock(card, SlaKind::NextResponse);
+        }
+        self.message_timers(card, false);
         self.history(card, "reply sent".into(), cause);
         self.effect(
             Some(card),

@@ -203,6 +203,13 @@ pub enum EffectKind {
         /// What failed, with the line where known.
         what: String,
     },
+    /// An SLA clock reached its warning point or ran out.
+    Sla {
+        /// Which clock.
+        kind: String,
+        /// `warning` or `breached`.
+        state: String,
+    },
     /// A chain of rules was cut off.
     ChainCut {
         /// How deep it went.

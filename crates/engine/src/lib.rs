@@ -5,10 +5,13 @@
 
 mod assign;
 pub mod calendar;
+pub mod conversation;
 pub mod engine;
 mod eval;
 pub mod event;
+mod sla;
 pub mod state;
+pub mod view;
 
 pub use engine::{Engine, MAX_CHAIN};
 pub use event::{AssignTo, Effect, EffectKind, Event, Inbound, LogEntry, Outcome, ReplyBody};

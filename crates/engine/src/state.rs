@@ -5,7 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use switchboard_lang::model::SlaKind;
 use switchboard_lang::model::Value;
 
 /// A card's id: its index in [`State::cards`].
@@ -28,6 +29,52 @@ pub struct State {
     pub queues: BTreeMap<(String, String), VecDeque<CardId>>,
     /// Open cards per agent (kept in step with the cards).
     pub load: BTreeMap<String, u32>,
+    /// Everything that will happen at a time of its own, soonest first.
+    /// Finding the next one never scans the cards.
+    pub timers: BTreeSet<Timer>,
+}
+
+/// Something due at an instant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Timer {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The card.
+    pub card: CardId,
+    /// What.
+    pub kind: TimerKind,
+}
+
+/// The kinds of timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    /// An SLA clock reaches its warning point.
+    SlaWarning(SlaKind),
+    /// An SLA clock runs out.
+    SlaBreach(SlaKind),
+    /// No message either way for this many seconds.
+    Idle(u64),
+    /// The contact's 24-hour window closes in this many seconds.
+    WindowClosing(u64),
+}
+
+/// One SLA clock of a card.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Clock {
+    /// Which.
+    pub kind: SlaKind,
+    /// Seconds counted before the current run (paused time does not count).
+    pub spent: u64,
+    /// Running since, or `None` while paused.
+    pub running_since: Option<DateTime<Utc>>,
+    /// When it warns, while running.
+    pub warn_at: Option<DateTime<Utc>>,
+    /// When it breaches, while running.
+    pub due_at: Option<DateTime<Utc>>,
+    /// `ok`, `warning` or `breached` while it counts; `stopped` or
+    /// `breached_stopped` once the team answered or the card is done.
+    pub state: &'static str,
 }
 
 impl State {
@@ -82,6 +129,23 @@ pub struct Card {
     pub last_responder: Option<Responder>,
     /// A free-form reply was refused: only a template can reach the contact.
     pub template_needed: bool,
+    /// The SLA clock that matters now, if any.
+    pub sla: Option<SlaView>,
+    /// The SLA clocks that are running, paused or ran out.
+    pub clocks: Vec<Clock>,
+    /// When the last message (either way) was.
+    pub last_message_at: Option<DateTime<Utc>>,
+}
+
+/// The SLA clock shown on a card: which kind, its state and due time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlaView {
+    /// `first_response`, `next_response` or `resolution`.
+    pub kind: String,
+    /// `ok`, `warning` or `breached`.
+    pub state: String,
+    /// When it breaches (none while paused).
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 /// A field value as stored on a card.
@@ -220,6 +284,11 @@ pub enum Cause {
     },
     /// The customer wrote.
     Customer,
+    /// A clock: an SLA timer, an idle or window-closing timer.
+    Timer {
+        /// Which, in words.
+        what: String,
+    },
     /// The engine itself (queues, limits).
     Engine {
         /// What in the engine.
@@ -233,6 +302,7 @@ impl std::fmt::Display for Cause {
             Cause::Rule { name, at } => write!(f, "rule `{name}` at {at}"),
             Cause::Agent { email } => write!(f, "{email}"),
             Cause::Customer => f.write_str("the customer"),
+            Cause::Timer { what } => f.write_str(what),
             Cause::Engine { reason } => f.write_str(reason),
         }
     }

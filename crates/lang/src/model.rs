@@ -268,7 +268,8 @@ pub struct Team {
 }
 
 /// The SLA kinds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SlaKind {
     /// Customer's first message → first team reply.
     FirstResponse,

@@ -1,0 +1,1 @@
+//! Scripted conversations (being written).
