@@ -100,6 +100,7 @@ impl Engine {
             chain: VecDeque::new(),
             depth: 0,
         };
+        run.plan_schedules(until);
         while let Some(timer) = run.state.timers.first().cloned().filter(|t| t.at <= until) {
             run.state.timers.remove(&timer);
             run.now = timer.at;
@@ -120,6 +121,7 @@ impl Engine {
             chain: VecDeque::new(),
             depth: 0,
         };
+        run.plan_schedules(now);
         run.event(event);
         run.out
     }
@@ -256,8 +258,99 @@ impl<'e> Run<'e, '_> {
         self.run_chain();
     }
 
+    /// The first time the engine sees the clock, each schedule's next run
+    /// becomes a timer; after that, each run plans the next.
+    fn plan_schedules(&mut self, now: DateTime<Utc>) {
+        if self.state.now.is_some_and(|t| t >= now) {
+            return;
+        }
+        let first = self.state.now.is_none();
+        self.state.now = Some(now);
+        if !first {
+            return;
+        }
+        for p in 0..self.engine.workflow.pipes.len() {
+            for i in 0..self.engine.workflow.pipes[p].schedules.len() {
+                self.plan_schedule(p, i, now);
+            }
+        }
+    }
+
+    fn plan_schedule(&mut self, pipe: usize, index: usize, after: DateTime<Utc>) {
+        let p = &self.engine.workflow.pipes[pipe];
+        let local = after.with_timezone(&p.timezone);
+        if let Some(next) = p.schedules[index].schedule.after(&local).next() {
+            let at = next.with_timezone(&Utc);
+            self.state.timers.insert(Timer {
+                at,
+                card: NO_CARD,
+                kind: TimerKind::Schedule { pipe, index },
+            });
+        }
+    }
+
+    /// A pipe's schedule runs: once for the pipe, or for each matching card.
+    fn run_schedule(&mut self, pipe: usize, index: usize) {
+        self.plan_schedule(pipe, index, self.now);
+        let engine = self.engine;
+        let p = &engine.workflow.pipes[pipe];
+        let schedule = &p.schedules[index];
+        let cause = Cause::Timer {
+            what: format!("schedule \"{}\" at {}", schedule.cron, schedule.origin),
+        };
+        let Some(condition) = &schedule.condition else {
+            for action in &schedule.actions {
+                if let Action::Notify { to, text } = action {
+                    let Some(t) = eval::render_in(self, p, None, &text.source, &cause) else {
+                        continue;
+                    };
+                    let recipients = match to {
+                        NotifyTarget::Team(team) => {
+                            p.team(team).map(|t| t.members.clone()).unwrap_or_default()
+                        }
+                        NotifyTarget::Agent(a) => vec![a.clone()],
+                        _ => vec![format!("managers of {}", p.name)],
+                    };
+                    self.effect(
+                        None,
+                        EffectKind::Notify {
+                            to: recipients,
+                            text: t,
+                        },
+                        &cause,
+                    );
+                }
+            }
+            return;
+        };
+        let cards: Vec<CardId> = self
+            .state
+            .cards
+            .iter()
+            .filter(|c| c.pipe == p.name && c.open)
+            .map(|c| c.id)
+            .collect();
+        for card in cards {
+            match eval::condition(self, card, condition) {
+                Ok(None) => {
+                    for action in &schedule.actions {
+                        self.action(card, action, &cause);
+                    }
+                }
+                Ok(Some(_)) => {}
+                Err(failure) => {
+                    self.effect(Some(card), EffectKind::Failed { what: failure }, &cause)
+                }
+            }
+        }
+    }
+
     /// A timer fell due.
     fn fire(&mut self, timer: Timer) {
+        if let TimerKind::Schedule { pipe, index } = timer.kind {
+            self.run_schedule(pipe, index);
+            return;
+        }
         let card = timer.card;
         if card >= self.state.cards.len() {
             return;
@@ -298,6 +391,7 @@ impl<'e> Run<'e, '_> {
             }
             TimerKind::Idle(secs) => Fired::Idle(secs),
             TimerKind::WindowClosing(secs) => Fired::WindowClosing(secs),
+            TimerKind::Schedule { .. } => return,
         };
         self.chain.push_back((card, fired, 0));
     }

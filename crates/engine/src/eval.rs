@@ -97,7 +97,7 @@ pub(crate) fn subject_value(run: &Run, card: CardId, s: &Subject) -> Option<Valu
         Subject::Status => text(&c.status),
         Subject::Team => c.team.as_deref().and_then(text),
         Subject::Assignee => c.assignee.as_deref().and_then(text),
-        Subject::Sla => text("none"),
+        Subject::Sla => text(c.sla.as_ref().map_or("none", |v| v.state.as_str())),
         Subject::LastResponder => c.last_responder.map(|r| match r {
             crate::state::Responder::Team => Value::Text("team".into()),
             crate::state::Responder::Customer => Value::Text("customer".into()),
@@ -305,42 +305,72 @@ pub(crate) fn field_from_json(
 /// card (and the text is not sent), never a crash.
 pub(crate) fn render(run: &mut Run, card: CardId, source: &str, cause: &Cause) -> Option<String> {
     let pipe = run.pipe(card);
+    render_in(run, pipe, Some(card), source, cause)
+}
+
+/// Renders a text for a pipe, with or without a card (a schedule without
+/// `when` has none: its texts may use `pipe`, `now` and `count`).
+pub(crate) fn render_in(
+    run: &mut Run,
+    pipe: &Pipe,
+    card: Option<CardId>,
+    source: &str,
+    cause: &Cause,
+) -> Option<String> {
     let pipe_json = serde_json::json!({ "name": pipe.name, "title": pipe.title });
-    let counts = status_counts(run, card);
-    let assignee = run.state.cards[card].assignee.clone();
-    let ctx = minijinja::context! {
-        card => minijinja::Value::from_serialize(card_json(run, card)),
-        contact => minijinja::Value::from_serialize(contact_json(run, card)),
-        message => minijinja::Value::from_serialize(message_json(run)),
-        pipe => minijinja::Value::from_serialize(pipe_json),
-        agent => minijinja::Value::from_serialize(serde_json::json!({ "email": assignee })),
-        now => run.now.to_rfc3339(),
-        count => minijinja::Value::from_function(move |kwargs: minijinja::value::Kwargs| -> Result<usize, minijinja::Error> {
+    let counts = status_counts(run, &pipe.name);
+    let count = minijinja::Value::from_function(
+        move |kwargs: minijinja::value::Kwargs| -> Result<usize, minijinja::Error> {
             let status: Option<String> = kwargs.get("status")?;
             Ok(match status {
                 Some(s) => counts.get(&s).copied().unwrap_or(0),
                 None => counts.values().sum(),
             })
-        }),
+        },
+    );
+    let now = run.now.to_rfc3339();
+    let rendered = match card {
+        Some(card) => {
+            let assignee = run.state.cards[card].assignee.clone();
+            let ctx = minijinja::context! {
+                card => minijinja::Value::from_serialize(card_json(run, card)),
+                contact => minijinja::Value::from_serialize(contact_json(run, card)),
+                message => minijinja::Value::from_serialize(message_json(run)),
+                pipe => minijinja::Value::from_serialize(pipe_json),
+                agent => minijinja::Value::from_serialize(serde_json::json!({ "email": assignee })),
+                now => now,
+                count => count,
+            };
+            run.engine.texts.render_str(source, ctx)
+        }
+        None => {
+            let ctx = minijinja::context! {
+                pipe => minijinja::Value::from_serialize(pipe_json),
+                now => now,
+                count => count,
+            };
+            run.engine.texts.render_str(source, ctx)
+        }
     };
-    match run.engine.texts.render_str(source, ctx) {
+    match rendered {
         Ok(t) => Some(t),
         Err(e) => {
             let what = format!(
                 "a text could not be written: {}",
                 e.detail().unwrap_or("it has an error")
             );
-            run.history(card, what.clone(), cause);
-            run.effect(Some(card), EffectKind::Failed { what }, cause);
+            if let Some(card) = card {
+                run.history(card, what.clone(), cause);
+            }
+            run.effect(card, EffectKind::Failed { what }, cause);
             None
         }
     }
 }
 
-fn status_counts(run: &Run, card: CardId) -> std::collections::BTreeMap<String, usize> {
-    let pipe = &run.state.cards[card].pipe;
+fn status_counts(run: &Run, pipe: &str) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
-    for c in run.state.cards.iter().filter(|c| &c.pipe == pipe) {
+    for c in run.state.cards.iter().filter(|c| c.pipe == pipe) {
         *counts.entry(c.status.clone()).or_insert(0) += 1;
     }
     counts

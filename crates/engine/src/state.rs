@@ -32,6 +32,8 @@ pub struct State {
     /// Everything that will happen at a time of its own, soonest first.
     /// Finding the next one never scans the cards.
     pub timers: BTreeSet<Timer>,
+    /// The latest time the engine has seen (schedules are planned from it).
+    pub now: Option<DateTime<Utc>>,
 }
 
 /// Something due at an instant.
@@ -57,7 +59,17 @@ pub enum TimerKind {
     Idle(u64),
     /// The contact's 24-hour window closes in this many seconds.
     WindowClosing(u64),
+    /// A pipe's `every` schedule runs (the timer's card is [`NO_CARD`]).
+    Schedule {
+        /// The pipe's index in the workflow.
+        pipe: usize,
+        /// The schedule's index in the pipe.
+        index: usize,
+    },
 }
+
+/// The card of a timer that belongs to a pipe, not a card.
+pub const NO_CARD: CardId = usize::MAX;
 
 /// One SLA clock of a card.
 #[derive(Debug, Clone, PartialEq, Serialize)]

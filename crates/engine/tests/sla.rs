@@ -35,6 +35,12 @@ pipe support "Support" {
   rule last_call on window.closing 1h {
     note "window closes in an hour"
   }
+  every "0 8 * * Mon-Fri" {
+    notify team front "{{ count(status='new') }} new cards"
+  }
+  every "0 18 * * Mon-Fri" when status = waiting {
+    note "still waiting at the end of the day"
+  }
 }
 "#;
 
@@ -299,4 +305,55 @@ fn timers_are_kept_in_order_without_scanning_cards() {
     assert_eq!(first.card, 0);
     let ats: Vec<_> = s.timers.iter().map(|t| t.at).collect();
     assert!(ats.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
+fn schedules_run_in_the_pipes_time_zone_for_the_pipe_and_for_matching_cards() {
+    let e = engine();
+    let mut s = State::default();
+    write(&e, &mut s, sp(23, 10, 0), "Oi");
+    write(
+        &e,
+        &mut s,
+        sp(23, 10, 0) + Duration::seconds(1),
+        "Oi de novo",
+    );
+    let m = Inbound {
+        id: "x".into(),
+        from: "5511900000002".into(),
+        name: "João".into(),
+        to: "+55 11 4000-1000".into(),
+        kind: "text".into(),
+        text: Some("Oi".into()),
+    };
+    e.step(&mut s, Event::Message(m), sp(23, 11, 0));
+    e.step(
+        &mut s,
+        Event::Move {
+            card: 1,
+            agent: "ana@acme.com".into(),
+            status: "waiting".into(),
+        },
+        sp(23, 12, 0),
+    );
+    let out = e.advance(&mut s, sp(24, 9, 0));
+    // Monday 18:00 local: only the waiting card gets the note.
+    assert!(s.cards[1]
+        .history
+        .iter()
+        .any(|h| h.what.contains("still waiting") && h.at == sp(23, 18, 0)));
+    assert!(!s.cards[0]
+        .history
+        .iter()
+        .any(|h| h.what.contains("still waiting")));
+    // Tuesday 08:00 local: the team hears how many cards are new.
+    let notes: Vec<_> = out
+        .effects
+        .iter()
+        .filter_map(|x| match &x.kind {
+            EffectKind::Notify { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes, ["1 new cards"]);
 }
