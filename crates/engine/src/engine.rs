@@ -23,6 +23,9 @@ pub const WINDOW: Duration = Duration::hours(24);
 /// Runs a checked workflow.
 pub struct Engine {
     workflow: Workflow,
+    /// Whether the log says why each rule did not fire (simulate, tests, the
+    /// "why" view); the server's hot path can turn it off.
+    explain: bool,
     pub(crate) sandbox: Sandbox,
     pub(crate) texts: minijinja::Environment<'static>,
 }
@@ -77,9 +80,18 @@ impl Engine {
         texts.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
         Engine {
             workflow,
+            explain: true,
             sandbox: Sandbox::default(),
             texts,
         }
+    }
+
+    /// Turns the "why not" of rules that did not fire on or off (on by
+    /// default). Fired rules, failures and every effect's cause are always
+    /// recorded.
+    pub fn with_explanations(mut self, on: bool) -> Engine {
+        self.explain = on;
+        self
     }
 
     /// The workflow it runs.
@@ -99,6 +111,7 @@ impl Engine {
             message: None,
             chain: VecDeque::new(),
             depth: 0,
+            script_vars: Default::default(),
         };
         run.plan_schedules(until);
         while let Some(timer) = run.state.timers.first().cloned().filter(|t| t.at <= until) {
@@ -120,6 +133,7 @@ impl Engine {
             message: None,
             chain: VecDeque::new(),
             depth: 0,
+            script_vars: Default::default(),
         };
         run.plan_schedules(now);
         run.event(event);
@@ -138,6 +152,8 @@ pub(crate) struct Run<'e, 's> {
     chain: VecDeque<(CardId, Fired, usize)>,
     /// How deep in a chain the rules now running are (0: started by the event).
     depth: usize,
+    /// What scripts saw last, and for which card and change.
+    pub(crate) script_vars: std::cell::RefCell<Option<((CardId, usize), eval::ScriptVars)>>,
 }
 
 impl<'e> Run<'e, '_> {
@@ -331,7 +347,7 @@ impl<'e> Run<'e, '_> {
             .map(|c| c.id)
             .collect();
         for card in cards {
-            match eval::condition(self, card, condition) {
+            match eval::condition(self, card, condition, false) {
                 Ok(None) => {
                     for action in &schedule.actions {
                         self.action(card, action, &cause);
@@ -541,18 +557,20 @@ impl<'e> Run<'e, '_> {
     }
 
     fn try_rule(&mut self, card: CardId, rule: &Rule) {
-        let origin = rule.origin.to_string();
+        let explain = self.engine.explain;
         let verdict = match &rule.condition {
             None => Ok(None),
-            Some(c) => eval::condition(self, card, c),
+            Some(c) => eval::condition(self, card, c, explain),
         };
         let (fired, reason) = match verdict {
             Ok(None) => (true, "its condition holds".to_string()),
+            // Without explaining, a rule that did not fire leaves no trace.
+            Ok(Some(_)) if !explain => return,
             Ok(Some(why)) => (false, why),
             Err(failure) => {
                 let cause = Cause::Rule {
                     name: rule.name.clone(),
-                    at: origin.clone(),
+                    at: rule.origin.to_string(),
                 };
                 self.effect(
                     Some(card),
@@ -569,6 +587,7 @@ impl<'e> Run<'e, '_> {
                 (false, failure)
             }
         };
+        let origin = rule.origin.to_string();
         self.out.log.push(LogEntry {
             at: self.now,
             card: Some(card),

@@ -9,17 +9,30 @@ use switchboard_lang::model::{Condition, FieldType, Op, Operand, Pipe, Script, S
 
 /// `Ok(None)` when the condition holds, `Ok(Some(why not))` when it does
 /// not, `Err(what failed)` when a script failed (the rule must not fire).
-pub(crate) fn condition(run: &Run, card: CardId, c: &Condition) -> Result<Option<String>, String> {
+///
+/// Without `explain`, the "why not" is left empty: building it costs more
+/// than evaluating the condition.
+pub(crate) fn condition(
+    run: &Run,
+    card: CardId,
+    c: &Condition,
+    explain: bool,
+) -> Result<Option<String>, String> {
     Ok(match c {
-        Condition::And(a, b) => match condition(run, card, a)? {
+        Condition::And(a, b) => match condition(run, card, a, explain)? {
             Some(why) => Some(why),
-            None => condition(run, card, b)?,
+            None => condition(run, card, b, explain)?,
         },
-        Condition::Or(a, b) => match (condition(run, card, a)?, condition(run, card, b)?) {
+        Condition::Or(a, b) => match (
+            condition(run, card, a, explain)?,
+            condition(run, card, b, explain)?,
+        ) {
+            (Some(_), Some(_)) if !explain => Some(String::new()),
             (Some(x), Some(y)) => Some(format!("{x}, and {y}")),
             _ => None,
         },
-        Condition::Not(a) => match condition(run, card, a)? {
+        Condition::Not(a) => match condition(run, card, a, explain)? {
+            None if !explain => Some(String::new()),
             None => Some(format!("`{a}` holds")),
             Some(_) => None,
         },
@@ -27,6 +40,8 @@ pub(crate) fn condition(run: &Run, card: CardId, c: &Condition) -> Result<Option
             let pipe = run.pipe(card);
             if crate::calendar::Calendar::for_pipe(pipe).is_open(run.now) {
                 None
+            } else if !explain {
+                Some(String::new())
             } else {
                 Some("it is outside business hours".to_string())
             }
@@ -35,6 +50,7 @@ pub(crate) fn condition(run: &Run, card: CardId, c: &Condition) -> Result<Option
             let vars = script_vars(run, card);
             match run.engine.sandbox.run_bool(&s.compiled, &vars) {
                 Ok(true) => None,
+                Ok(false) if !explain => Some(String::new()),
                 Ok(false) => Some(format!("{} said no", script_name(s))),
                 Err(e) => return Err(script_failure(s, &e)),
             }
@@ -43,6 +59,8 @@ pub(crate) fn condition(run: &Run, card: CardId, c: &Condition) -> Result<Option
             let actual = subject_value(run, card, subject);
             if compare(actual.as_ref(), *op, value) {
                 None
+            } else if !explain {
+                Some(String::new())
             } else {
                 let shown = match &actual {
                     Some(Value::Text(t)) => format!("{t:?}"),
@@ -177,14 +195,27 @@ fn message_json(run: &Run) -> serde_json::Value {
     }
 }
 
-fn script_vars(run: &Run, card: CardId) -> Vec<(&'static str, switchboard_script::ScriptValue)> {
+/// What scripts see. Building it costs more than running a small script,
+/// so it is kept until the card changes (every change adds an effect).
+fn script_vars(run: &Run, card: CardId) -> ScriptVars {
     use switchboard_script::from_json;
-    vec![
+    let key = (card, run.out.effects.len());
+    if let Some((k, vars)) = run.script_vars.borrow().as_ref() {
+        if *k == key {
+            return vars.clone();
+        }
+    }
+    let vars: ScriptVars = std::rc::Rc::new(vec![
         ("card", from_json(&card_json(run, card))),
         ("contact", from_json(&contact_json(run, card))),
         ("message", from_json(&message_json(run))),
-    ]
+    ]);
+    *run.script_vars.borrow_mut() = Some((key, vars.clone()));
+    vars
 }
+
+/// The values a script runs with, shared while the card does not change.
+pub(crate) type ScriptVars = std::rc::Rc<Vec<(&'static str, switchboard_script::ScriptValue)>>;
 
 fn script_name(s: &Script) -> String {
     match &s.file {

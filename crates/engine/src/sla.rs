@@ -24,7 +24,9 @@ impl Run<'_, '_> {
         for s in pipe.slas.iter().filter(|s| s.kind == kind) {
             match &s.when {
                 None if chosen.is_none_or(|c| c.when.is_none()) => chosen = Some(s),
-                Some(c) if matches!(eval::condition(self, card, c), Ok(None)) => chosen = Some(s),
+                Some(c) if matches!(eval::condition(self, card, c, false), Ok(None)) => {
+                    chosen = Some(s)
+                }
                 _ => {}
             }
         }

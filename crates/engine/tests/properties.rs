@@ -10,17 +10,35 @@ use switchboard_lang::{check, MemoryLoader, Sources};
 fn engine() -> Engine {
     let mut sources = Sources::new();
     for (path, text) in [
-        ("workflows/support.flow", include_str!("../../../workflows/support.flow")),
-        ("workflows/sales.flow", include_str!("../../../workflows/sales.flow")),
-        ("workflows/hr.flow", include_str!("../../../workflows/hr.flow")),
-        ("workflows/templates/helpdesk.flow", include_str!("../../../workflows/templates/helpdesk.flow")),
+        (
+            "workflows/support.flow",
+            include_str!("../../../workflows/support.flow"),
+        ),
+        (
+            "workflows/sales.flow",
+            include_str!("../../../workflows/sales.flow"),
+        ),
+        (
+            "workflows/hr.flow",
+            include_str!("../../../workflows/hr.flow"),
+        ),
+        (
+            "workflows/templates/helpdesk.flow",
+            include_str!("../../../workflows/templates/helpdesk.flow"),
+        ),
     ] {
         sources.add(path, text);
     }
     let loader = MemoryLoader(
         [
-            ("workflows/scripts/vip.rhai", include_str!("../../../workflows/scripts/vip.rhai")),
-            ("workflows/scripts/order_id.rhai", include_str!("../../../workflows/scripts/order_id.rhai")),
+            (
+                "workflows/scripts/vip.rhai",
+                include_str!("../../../workflows/scripts/vip.rhai"),
+            ),
+            (
+                "workflows/scripts/order_id.rhai",
+                include_str!("../../../workflows/scripts/order_id.rhai"),
+            ),
         ]
         .into_iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -42,11 +60,47 @@ enum Step {
     Wait(u16),
 }
 
-const TEXTS: &[&str] = &["Oi", "quero um reembolso", "pedido 8812", "urgente!", "enterprise 500 usuários", "", "assédio"];
-const NUMBERS: &[&str] = &["+55 11 4000-1000", "+55 11 4000-2000", "+55 11 4000-3000", "+1 555 0000"];
-const AGENTS: &[&str] = &["ana@acme.com", "bruno@acme.com", "davi@acme.com", "rafael@acme.com", "rh@acme.com", "nobody@x.com"];
-const STATUSES: &[&str] = &["in_progress", "waiting", "resolved", "closed", "qualified", "won", "working", "nonsense"];
-const FIELDS: &[(&str, &str)] = &[("priority", "\"high\""), ("amount", "6000"), ("amount", "\"lots\""), ("deal_value", "90000"), ("urgent", "true"), ("nope", "1")];
+const TEXTS: &[&str] = &[
+    "Oi",
+    "quero um reembolso",
+    "pedido 8812",
+    "urgente!",
+    "enterprise 500 usuários",
+    "",
+    "assédio",
+];
+const NUMBERS: &[&str] = &[
+    "+55 11 4000-1000",
+    "+55 11 4000-2000",
+    "+55 11 4000-3000",
+    "+1 555 0000",
+];
+const AGENTS: &[&str] = &[
+    "ana@acme.com",
+    "bruno@acme.com",
+    "davi@acme.com",
+    "rafael@acme.com",
+    "rh@acme.com",
+    "nobody@x.com",
+];
+const STATUSES: &[&str] = &[
+    "in_progress",
+    "waiting",
+    "resolved",
+    "closed",
+    "qualified",
+    "won",
+    "working",
+    "nonsense",
+];
+const FIELDS: &[(&str, &str)] = &[
+    ("priority", "\"high\""),
+    ("amount", "6000"),
+    ("amount", "\"lots\""),
+    ("deal_value", "90000"),
+    ("urgent", "true"),
+    ("nope", "1"),
+];
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
@@ -68,7 +122,10 @@ fn pick<T: Copy>(list: &[T], i: u8) -> T {
 fn run(steps: &[Step]) -> Vec<String> {
     let e = engine();
     let mut s = State::default();
-    let mut now: DateTime<Utc> = Utc.with_ymd_and_hms(2026, 11, 27, 20, 0, 0).single().expect("valid");
+    let mut now: DateTime<Utc> = Utc
+        .with_ymd_and_hms(2026, 11, 27, 20, 0, 0)
+        .single()
+        .expect("valid");
     let mut out = Vec::new();
     for (i, st) in steps.iter().enumerate() {
         now += Duration::minutes(1);
@@ -81,23 +138,45 @@ fn run(steps: &[Step]) -> Vec<String> {
                 kind: "text".into(),
                 text: Some(pick(TEXTS, *text).into()),
             }),
-            Step::Agent(a, on) => Event::Agent { email: pick(AGENTS, *a).into(), online: Some(*on), capacity: Some(2) },
+            Step::Agent(a, on) => Event::Agent {
+                email: pick(AGENTS, *a).into(),
+                online: Some(*on),
+                capacity: Some(2),
+            },
             Step::Reply(card, a, template) => Event::Reply {
                 card: usize::from(*card % 16),
                 agent: pick(AGENTS, *a).into(),
                 body: if *template {
-                    ReplyBody::Template { name: "t".into(), language: "pt_BR".into(), params: vec![] }
+                    ReplyBody::Template {
+                        name: "t".into(),
+                        language: "pt_BR".into(),
+                        params: vec![],
+                    }
                 } else {
                     ReplyBody::Text("ok".into())
                 },
             },
-            Step::Move(card, st) => Event::Move { card: usize::from(*card % 16), agent: "ana@acme.com".into(), status: pick(STATUSES, *st).into() },
+            Step::Move(card, st) => Event::Move {
+                card: usize::from(*card % 16),
+                agent: "ana@acme.com".into(),
+                status: pick(STATUSES, *st).into(),
+            },
             Step::Set(card, f) => {
                 let (name, value) = pick(FIELDS, *f);
-                let fields = [(name.to_string(), serde_json::from_str(value).expect("json"))].into_iter().collect();
-                Event::Set { card: usize::from(*card % 16), agent: "ana@acme.com".into(), fields }
+                let fields = [(name.to_string(), serde_json::from_str(value).expect("json"))]
+                    .into_iter()
+                    .collect();
+                Event::Set {
+                    card: usize::from(*card % 16),
+                    agent: "ana@acme.com".into(),
+                    fields,
+                }
             }
-            Step::Assign(card, a) => Event::Assign { card: usize::from(*card % 16), agent: "ana@acme.com".into(), to: AssignTo::Agent(pick(AGENTS, *a).into()) },
+            Step::Assign(card, a) => Event::Assign {
+                card: usize::from(*card % 16),
+                agent: "ana@acme.com".into(),
+                to: AssignTo::Agent(pick(AGENTS, *a).into()),
+            },
             Step::Wait(minutes) => {
                 now += Duration::minutes(i64::from(*minutes) * 7);
                 out.push(serde_json::to_string(&e.advance(&mut s, now)).expect("json"));
