@@ -405,8 +405,14 @@ impl<'e> Run<'e, '_> {
                     Fired::SlaWarning(kind)
                 }
             }
-            TimerKind::Idle(secs) => Fired::Idle(secs),
-            TimerKind::WindowClosing(secs) => Fired::WindowClosing(secs),
+            TimerKind::Idle(secs) => {
+                self.state.cards[card].timers.retain(|t| t != &timer);
+                Fired::Idle(secs)
+            }
+            TimerKind::WindowClosing(secs) => {
+                self.state.cards[card].timers.retain(|t| t != &timer);
+                Fired::WindowClosing(secs)
+            }
             TimerKind::Schedule { .. } => return,
         };
         self.chain.push_back((card, fired, 0));
@@ -525,6 +531,7 @@ impl<'e> Run<'e, '_> {
             sla: None,
             clocks: Vec::new(),
             last_message_at: None,
+            timers: Vec::new(),
         });
         let number = *number;
         self.effect(

@@ -56,15 +56,15 @@ pub(crate) fn condition(
             }
         }
         Condition::Compare { subject, op, value } => {
-            let actual = subject_value(run, card, subject);
-            if compare(actual.as_ref(), *op, value) {
+            let actual = actual(run, card, subject);
+            if compare(actual, *op, value) {
                 None
             } else if !explain {
                 Some(String::new())
             } else {
-                let shown = match &actual {
-                    Some(Value::Text(t)) => format!("{t:?}"),
-                    Some(v) => v.to_string(),
+                let shown = match actual {
+                    Some(Actual::Text(t)) => format!("{t:?}"),
+                    Some(a) => a.to_value().to_string(),
                     None => "empty".to_string(),
                 };
                 Some(format!("`{c}` is false: `{subject}` is {shown}"))
@@ -73,17 +73,57 @@ pub(crate) fn condition(
     })
 }
 
-fn compare(actual: Option<&Value>, op: Op, operand: &Operand) -> bool {
-    let text = |v: Option<&Value>| v.map(|v| v.to_string()).unwrap_or_default();
+/// A value looked at by a condition, borrowed from the card where it can
+/// be: evaluating a rule allocates nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Actual<'a> {
+    Text(&'a str),
+    Number(f64),
+    Bool(bool),
+    /// A date field, as stored (`YYYY-MM-DD`).
+    Date(&'a str),
+}
+
+impl Actual<'_> {
+    fn equals(self, v: &Value) -> bool {
+        match (self, v) {
+            (Actual::Text(a), Value::Text(b)) => a == b,
+            (Actual::Number(a), Value::Number(b)) => a == *b,
+            (Actual::Bool(a), Value::Bool(b)) => a == *b,
+            (Actual::Date(a), Value::Date(b)) => {
+                a.parse::<chrono::NaiveDate>().is_ok_and(|d| d == *b)
+            }
+            (Actual::Date(a), Value::Text(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// The value as a checked value (for routes, `set x = contact.city` and messages).
+    pub(crate) fn to_value(self) -> Value {
+        match self {
+            Actual::Text(t) => Value::Text(t.to_string()),
+            Actual::Number(n) => Value::Number(n),
+            Actual::Bool(b) => Value::Bool(b),
+            Actual::Date(d) => d
+                .parse()
+                .map(Value::Date)
+                .unwrap_or_else(|_| Value::Text(d.to_string())),
+        }
+    }
+}
+
+fn compare(actual: Option<Actual>, op: Op, operand: &Operand) -> bool {
     match (op, operand) {
         (Op::Eq, Operand::Value(Value::None)) => actual.is_none(),
         (Op::Ne, Operand::Value(Value::None)) => actual.is_some(),
-        (Op::Eq, Operand::Value(v)) => actual == Some(v),
-        (Op::Ne, Operand::Value(v)) => actual != Some(v),
+        (Op::Eq, Operand::Value(v)) => actual.is_some_and(|a| a.equals(v)),
+        (Op::Ne, Operand::Value(v)) => !actual.is_some_and(|a| a.equals(v)),
         (Op::Lt | Op::Le | Op::Gt | Op::Ge, Operand::Value(v)) => {
             let ord = match (actual, v) {
-                (Some(Value::Number(a)), Value::Number(b)) => a.partial_cmp(b),
-                (Some(Value::Date(a)), Value::Date(b)) => Some(a.cmp(b)),
+                (Some(Actual::Number(a)), Value::Number(b)) => a.partial_cmp(b),
+                (Some(Actual::Date(a)), Value::Date(b)) => {
+                    a.parse::<chrono::NaiveDate>().ok().map(|a| a.cmp(b))
+                }
                 _ => None,
             };
             match ord {
@@ -96,31 +136,60 @@ fn compare(actual: Option<&Value>, op: Op, operand: &Operand) -> bool {
                 None => false,
             }
         }
-        (Op::Contains, Operand::Value(v)) => text(actual)
-            .to_lowercase()
-            .contains(&v.to_string().to_lowercase()),
-        (Op::Matches, Operand::Regex(p)) => actual.is_some() && p.is_match(&text(actual)),
-        (Op::In, Operand::List(vs)) => actual.is_some_and(|a| vs.contains(a)),
-        (Op::NotIn, Operand::List(vs)) => !actual.is_some_and(|a| vs.contains(a)),
+        (Op::Contains, Operand::Value(Value::Text(needle))) => match actual {
+            Some(Actual::Text(t)) => contains_ignoring_case(t, needle),
+            _ => false,
+        },
+        (Op::Matches, Operand::Regex(p)) => match actual {
+            Some(Actual::Text(t) | Actual::Date(t)) => p.is_match(t),
+            Some(Actual::Number(n)) => p.is_match(&n.to_string()),
+            Some(Actual::Bool(b)) => p.is_match(if b { "true" } else { "false" }),
+            None => false,
+        },
+        (Op::In, Operand::List(vs)) => actual.is_some_and(|a| vs.iter().any(|v| a.equals(v))),
+        (Op::NotIn, Operand::List(vs)) => !actual.is_some_and(|a| vs.iter().any(|v| a.equals(v))),
         _ => false,
+    }
+}
+
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    if haystack.is_ascii() && needle.is_ascii() {
+        let n = needle.len();
+        n == 0
+            || haystack
+                .as_bytes()
+                .windows(n)
+                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    } else {
+        haystack.to_lowercase().contains(&needle.to_lowercase())
     }
 }
 
 /// The current value of what a condition or a route looks at.
 pub(crate) fn subject_value(run: &Run, card: CardId, s: &Subject) -> Option<Value> {
+    actual(run, card, s).map(Actual::to_value)
+}
+
+/// The same, borrowed.
+pub(crate) fn actual<'r>(run: &'r Run, card: CardId, s: &Subject) -> Option<Actual<'r>> {
     let c = &run.state.cards[card];
-    let text = |t: &str| Some(Value::Text(t.to_string()));
+    let text = |t: &'r str| Some(Actual::Text(t));
     match s {
-        Subject::Field(f) => c.fields.get(f).map(FieldValue::to_value),
+        Subject::Field(f) => c.fields.get(f).map(|v| match v {
+            FieldValue::Text(t) => Actual::Text(t),
+            FieldValue::Number(n) => Actual::Number(*n),
+            FieldValue::Bool(b) => Actual::Bool(*b),
+            FieldValue::Date(d) => Actual::Date(d),
+        }),
         Subject::Status => text(&c.status),
         Subject::Team => c.team.as_deref().and_then(text),
         Subject::Assignee => c.assignee.as_deref().and_then(text),
         Subject::Sla => text(c.sla.as_ref().map_or("none", |v| v.state.as_str())),
         Subject::LastResponder => c.last_responder.map(|r| match r {
-            crate::state::Responder::Team => Value::Text("team".into()),
-            crate::state::Responder::Customer => Value::Text("customer".into()),
+            crate::state::Responder::Team => Actual::Text("team"),
+            crate::state::Responder::Customer => Actual::Text("customer"),
         }),
-        Subject::Card(a) if a == "number" => Some(Value::Number(c.number as f64)),
+        Subject::Card(a) if a == "number" => Some(Actual::Number(c.number as f64)),
         Subject::Card(_) => None,
         Subject::Contact(a) => {
             let contact = run.state.contacts.get(&c.contact)?;
@@ -205,10 +274,11 @@ fn script_vars(run: &Run, card: CardId) -> ScriptVars {
             return vars.clone();
         }
     }
+    // Shared values: each script run clones a pointer, not the maps.
     let vars: ScriptVars = std::rc::Rc::new(vec![
-        ("card", from_json(&card_json(run, card))),
-        ("contact", from_json(&contact_json(run, card))),
-        ("message", from_json(&message_json(run))),
+        ("card", from_json(&card_json(run, card)).into_shared()),
+        ("contact", from_json(&contact_json(run, card)).into_shared()),
+        ("message", from_json(&message_json(run)).into_shared()),
     ]);
     *run.script_vars.borrow_mut() = Some((key, vars.clone()));
     vars

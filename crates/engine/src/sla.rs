@@ -250,63 +250,44 @@ impl Run<'_, '_> {
     }
 
     /// After a message either way: idle and window-closing timers start over.
+    /// The card remembers its own timers, so nothing scans the timer set.
     pub(crate) fn message_timers(&mut self, card: CardId, inbound: bool) {
         let now = self.now;
-        let old: Vec<Timer> = self
-            .state
-            .timers
-            .iter()
-            .filter(|t| t.card == card && matches!(t.kind, TimerKind::Idle(_)))
-            .cloned()
-            .collect();
-        for t in old {
-            self.state.timers.remove(&t);
-        }
         self.state.cards[card].last_message_at = Some(now);
         let pipe = self.pipe(card);
-        let idles: Vec<u64> = pipe
-            .rules
-            .iter()
-            .filter_map(|r| match r.trigger {
-                Trigger::Idle(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        let closings: Vec<u64> = pipe
-            .rules
-            .iter()
-            .filter_map(|r| match r.trigger {
-                Trigger::WindowClosing(s) => Some(s),
-                _ => None,
-            })
-            .collect();
-        for s in idles {
-            self.state.timers.insert(Timer {
-                at: now + Duration::seconds(s as i64),
-                card,
-                kind: TimerKind::Idle(s),
-            });
-        }
-        if inbound {
-            let old: Vec<Timer> = self
-                .state
-                .timers
-                .iter()
-                .filter(|t| t.card == card && matches!(t.kind, TimerKind::WindowClosing(_)))
-                .cloned()
-                .collect();
-            for t in old {
+        let mut kept = Vec::new();
+        for t in std::mem::take(&mut self.state.cards[card].timers) {
+            let restart = match t.kind {
+                TimerKind::Idle(_) => true,
+                TimerKind::WindowClosing(_) => inbound,
+                _ => false,
+            };
+            if restart {
                 self.state.timers.remove(&t);
-            }
-            for s in closings {
-                let at = now + crate::engine::WINDOW - Duration::seconds(s as i64);
-                self.state.timers.insert(Timer {
-                    at,
-                    card,
-                    kind: TimerKind::WindowClosing(s),
-                });
+            } else {
+                kept.push(t);
             }
         }
+        for r in &pipe.rules {
+            let at = match r.trigger {
+                Trigger::Idle(s) => now + Duration::seconds(s as i64),
+                Trigger::WindowClosing(s) if inbound => {
+                    now + crate::engine::WINDOW - Duration::seconds(s as i64)
+                }
+                _ => continue,
+            };
+            let kind = match r.trigger {
+                Trigger::Idle(s) => TimerKind::Idle(s),
+                Trigger::WindowClosing(s) => TimerKind::WindowClosing(s),
+                _ => continue,
+            };
+            let timer = Timer { at, card, kind };
+            if !kept.contains(&timer) {
+                self.state.timers.insert(timer.clone());
+                kept.push(timer);
+            }
+        }
+        self.state.cards[card].timers = kept;
     }
 }
 

@@ -147,6 +147,8 @@ pub struct Card {
     pub clocks: Vec<Clock>,
     /// When the last message (either way) was.
     pub last_message_at: Option<DateTime<Utc>>,
+    /// The card's idle and window-closing timers (also in [`State::timers`]).
+    pub timers: Vec<Timer>,
 }
 
 /// The SLA clock shown on a card: which kind, its state and due time.
