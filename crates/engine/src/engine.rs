@@ -28,6 +28,8 @@ pub struct Engine {
     explain: bool,
     pub(crate) sandbox: Sandbox,
     pub(crate) texts: minijinja::Environment<'static>,
+    /// Each pipe's business calendar, built once.
+    calendars: Vec<crate::calendar::Calendar>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -78,9 +80,15 @@ impl Engine {
     pub fn new(workflow: Workflow) -> Engine {
         let mut texts = minijinja::Environment::new();
         texts.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        let calendars = workflow
+            .pipes
+            .iter()
+            .map(crate::calendar::Calendar::for_pipe)
+            .collect();
         Engine {
             workflow,
             explain: true,
+            calendars,
             sandbox: Sandbox::default(),
             texts,
         }
@@ -92,6 +100,15 @@ impl Engine {
     pub fn with_explanations(mut self, on: bool) -> Engine {
         self.explain = on;
         self
+    }
+
+    /// A pipe's business calendar.
+    pub fn calendar(&self, pipe: &str) -> Option<&crate::calendar::Calendar> {
+        self.workflow
+            .pipes
+            .iter()
+            .position(|p| p.name == pipe)
+            .map(|i| &self.calendars[i])
     }
 
     /// The workflow it runs.

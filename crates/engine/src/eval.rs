@@ -38,7 +38,11 @@ pub(crate) fn condition(
         },
         Condition::WithinHours => {
             let pipe = run.pipe(card);
-            if crate::calendar::Calendar::for_pipe(pipe).is_open(run.now) {
+            if run
+                .engine
+                .calendar(&pipe.name)
+                .is_some_and(|c| c.is_open(run.now))
+            {
                 None
             } else if !explain {
                 Some(String::new())

@@ -10,7 +10,6 @@
 //! the kind whose `when` holds, else the plain one; it is chosen again when
 //! a field changes.
 
-use crate::calendar::Calendar;
 use crate::engine::Run;
 use crate::eval;
 use crate::state::{CardId, Clock, SlaView, Timer, TimerKind};
@@ -108,7 +107,9 @@ impl Run<'_, '_> {
             .collect();
         for kind in kinds {
             let business = self.sla_for(card, kind).is_some_and(|s| s.business);
-            let cal = Calendar::for_pipe(self.pipe(card));
+            let Some(cal) = self.engine.calendar(&self.pipe(card).name) else {
+                continue;
+            };
             let now = self.now;
             let running = self.clock_mut(card, kind).running_since;
             match (paused, running) {
@@ -163,7 +164,9 @@ impl Run<'_, '_> {
         let Some(sla) = self.sla_for(card, kind) else {
             return;
         };
-        let cal = Calendar::for_pipe(self.pipe(card));
+        let Some(cal) = self.engine.calendar(&self.pipe(card).name) else {
+            return;
+        };
         let c = self.clock_mut(card, kind);
         let Some(since) = c.running_since else { return };
         let at = |secs: u64| -> DateTime<Utc> {
