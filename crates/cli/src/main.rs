@@ -5,6 +5,7 @@
 mod check;
 mod files;
 mod fmt;
+mod simulate;
 mod template;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -39,6 +40,18 @@ enum Command {
         /// Only report files that would change (exit 1 if any).
         #[arg(long)]
         check: bool,
+    },
+    /// Play a scripted conversation against a workflow on a virtual clock,
+    /// and show what happens to each card and why.
+    Simulate {
+        /// The workflow: a `.flow` file (or a folder of them).
+        file: PathBuf,
+        /// The scripted conversation: one JSON event per line, in time order.
+        #[arg(long)]
+        events: PathBuf,
+        /// Print one JSON object `{"cards":[…],"log":[…]}` instead of the timeline.
+        #[arg(long)]
+        json: bool,
     },
     /// Share whole workflows between teams as template files.
     #[command(subcommand)]
@@ -85,6 +98,7 @@ fn main() -> ExitCode {
             quiet,
         } => check::run(&paths, format == Format::Json, quiet),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Simulate { file, events, json } => simulate::run(&file, &events, json),
         Command::Template(TemplateCommand::Export { name, out, paths }) => {
             template::export(&name, out.as_deref(), &paths)
         }

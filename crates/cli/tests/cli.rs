@@ -447,3 +447,235 @@ fn a_template_travels_from_one_team_to_another() {
     let _ = std::fs::remove_dir_all(&from);
     let _ = std::fs::remove_dir_all(&to);
 }
+
+/// A scratch folder of its own for a test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("switchboard-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
+
+#[test]
+fn the_refund_conversation_simulates_with_its_assignment_and_reply() {
+    let out = switchboard(
+        &root(),
+        &[
+            "simulate",
+            "workflows/support.flow",
+            "--events",
+            "workflows/conversations/support-refund.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "09:00  Maria Souza (5511987650001) → +55 11 4000-1000: \"Oi, quero um reembolso",
+        "card #1 opened in support as new",
+        "assigned to ana@acme.com (team frontline) by rule greet (workflows/support.flow:",
+        "reply → 5511987650001: \"Olá Maria Souza!",
+        "topic set to \"billing\" (was \"other\") by rule refund",
+        "waits in team billing's queue",
+        "assigned to davi@acme.com (team billing)",
+        "moved new → waiting by davi@acme.com",
+        "moved waiting → in_progress by rule customer_back",
+        "refused: move to closed — the flow does not allow",
+        "not fired: rule customer_back (workflows/support.flow:",
+        "is now read",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains(
+            "#1 support #1 — Maria Souza (5511987650001): resolved, assigned to davi@acme.com"
+        ),
+        "the summary tells how each card ends:\n{stdout}"
+    );
+}
+
+#[test]
+fn the_sales_lead_simulates_with_its_timers() {
+    let out = switchboard(
+        &root(),
+        &[
+            "simulate",
+            "workflows/sales.flow",
+            "--events",
+            "workflows/conversations/sales-lead.jsonl",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "assigned to rafael@acme.com (team sp_capital) by rule new_lead",
+        "reply → 5511912340002: \"Olá João Pereira!",
+        "timer: SLA first_response warns on card #1",
+        "product set to \"enterprise\" (was none) by rule enterprise",
+        "moved lead → qualified by rule qualify",
+        "deal_value set to 128160",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn simulate_json_is_the_cards_and_the_log() {
+    let out = switchboard(
+        &root(),
+        &[
+            "simulate",
+            "workflows/support.flow",
+            "--events",
+            "workflows/conversations/support-refund.jsonl",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    let card = &v["cards"][0];
+    assert_eq!(card["pipe"], "support");
+    assert_eq!(card["number"], 1);
+    assert_eq!(card["status"], "resolved");
+    assert_eq!(card["assignee"], "davi@acme.com");
+    assert_eq!(card["fields"]["topic"], "billing");
+    assert_eq!(card["last_responder"], "team");
+    assert_eq!(card["contact"]["name"], "Maria Souza");
+    assert!(card["history"].as_array().is_some_and(|h| !h.is_empty()));
+    let log = v["log"].as_array().expect("a log");
+    assert!(
+        log.iter().all(|e| e["at"].is_string()),
+        "every log entry has its time"
+    );
+    assert!(log
+        .iter()
+        .any(|e| e["rule"] == "greet" && e["fired"] == true));
+    assert!(log
+        .iter()
+        .any(|e| e["rule"] == "customer_back" && e["fired"] == false && e["reason"].is_string()));
+    assert!(log
+        .iter()
+        .any(|e| e["effect"] == "assigned" && e["agent"] == "davi@acme.com" && e["card"] == 1));
+    assert!(log
+        .iter()
+        .any(|e| e["delivery"] == "read" && e["line"].is_number()));
+}
+
+#[test]
+fn a_broken_events_file_names_every_bad_line_and_exits_1() {
+    let dir = scratch("bad-events");
+    let events = dir.join("bad.jsonl");
+    std::fs::write(
+        &events,
+        r#"{"at":"2026-11-23T09:00:00-03:00","message":{"from":"5511987650001","to":"+55 11 4000-1000","text":"Oi"}}
+{"at":"2026-11-23T09:01:00-03:00","replay":{"card":1,"agent":"ana@acme.com","text":"Olá"}}
+{"at":"2026-11-23T09:02:00-03:00","reply":{"agent":"ana@acme.com","text":"Olá"}}
+{"at":"2026-11-23 09:03","until":true}
+{"at":"2026-11-23T09:01:00-03:00","until":true}
+{"at":"2026-11-23T09:05:00-03:00","move":{"card":1,"agent":"ana@acme.com","status":"waiting"}
+"#,
+    )
+    .expect("write events");
+    let path = events.to_str().expect("path");
+    let out = switchboard(
+        &root(),
+        &["simulate", "workflows/support.flow", "--events", path],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let all = text(&out);
+    for (line, says) in [
+        (2, "unknown kind of event `replay`"),
+        (3, "`reply` needs `card`"),
+        (4, "`at` \"2026-11-23 09:03\" is not an RFC 3339 time"),
+        (5, "`at` 09:01 is before the previous line's 09:02"),
+        (6, "invalid JSON"),
+    ] {
+        let expected = format!("{path}:{line}: error: {says}");
+        assert!(all.contains(&expected), "missing {expected:?} in\n{all}");
+    }
+    assert!(all.contains("did you mean `reply`?"), "{all}");
+    assert!(!all.contains("panicked"), "{all}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_card_that_does_not_exist_yet_is_an_error_with_its_line() {
+    let dir = scratch("no-card");
+    let events = dir.join("early.jsonl");
+    std::fs::write(
+        &events,
+        r#"{"at":"2026-11-23T09:00:00-03:00","reply":{"card":1,"agent":"ana@acme.com","text":"Olá"}}
+"#,
+    )
+    .expect("write events");
+    let path = events.to_str().expect("path");
+    let out = switchboard(
+        &root(),
+        &["simulate", "workflows/support.flow", "--events", path],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "{path}:1: error: `reply` names card #1, which does not exist yet"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_events_file_is_one_sentence_and_exit_2() {
+    let out = switchboard(
+        &root(),
+        &[
+            "simulate",
+            "workflows/support.flow",
+            "--events",
+            "workflows/conversations/nope.jsonl",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "error: the events file workflows/conversations/nope.jsonl does not exist"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_workflow_with_errors_is_not_simulated() {
+    let dir = copy_of_examples("simulate-broken");
+    let flow = dir.join("workflows/support.flow");
+    let text_before = std::fs::read_to_string(&flow).expect("read");
+    std::fs::write(
+        &flow,
+        text_before.replace("    move in_progress\n", "    move in_progres\n"),
+    )
+    .expect("write");
+    let out = switchboard(
+        &dir,
+        &[
+            "simulate",
+            "workflows/support.flow",
+            "--events",
+            "workflows/conversations/support-refund.jsonl",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("error[WF0002]"), "{}", text(&out));
+    assert!(
+        text(&out).contains("fix it before simulating"),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -211,6 +211,12 @@ impl LineParser {
     ) -> Option<Scripted> {
         let raw: Value = match serde_json::from_str(text) {
             Ok(v) => v,
+            Err(_) if !text.starts_with('{') => {
+                self.error(
+                    "invalid JSON: a line must be one JSON object, starting with `{`, like {\"at\":\"2026-11-23T09:00:00-03:00\",\"until\":true}",
+                );
+                return None;
+            }
             Err(e) => {
                 self.error(json_error(&e));
                 return None;
