@@ -7,6 +7,7 @@ mod files;
 mod fmt;
 mod simulate;
 mod template;
+mod test;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -53,6 +54,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the workflow tests (`*.test.jsonl`) kept next to the workflows.
+    Test {
+        /// Files or folders (default: `workflows/`).
+        paths: Vec<PathBuf>,
+    },
     /// Share whole workflows between teams as template files.
     #[command(subcommand)]
     Template(TemplateCommand),
@@ -98,6 +104,7 @@ fn main() -> ExitCode {
             quiet,
         } => check::run(&paths, format == Format::Json, quiet),
         Command::Fmt { paths, check } => fmt::run(&paths, check),
+        Command::Test { paths } => test::run(&paths),
         Command::Simulate { file, events, json } => simulate::run(&file, &events, json),
         Command::Template(TemplateCommand::Export { name, out, paths }) => {
             template::export(&name, out.as_deref(), &paths)

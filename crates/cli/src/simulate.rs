@@ -71,11 +71,7 @@ pub fn run(flow: &Path, events: &Path, json: bool) -> Result<ExitCode, String> {
     };
 
     let engine = Engine::new(checked.workflow);
-    let mut sim = Simulation {
-        engine: &engine,
-        state: State::default(),
-        blocks: Vec::new(),
-    };
+    let mut sim = Simulation::new(&engine);
     let failure = script.iter().find_map(|item| sim.play(item).err());
     if json {
         if failure.is_none() {
@@ -94,6 +90,12 @@ pub fn run(flow: &Path, events: &Path, json: bool) -> Result<ExitCode, String> {
     match failure {
         Some((line, message)) => {
             eprintln!("{events_name}:{line}: error: {message}");
+            Ok(ExitCode::from(1))
+        }
+        None if !sim.failures.is_empty() => {
+            for (line, message) in &sim.failures {
+                eprintln!("{events_name}:{line}: not as expected: {message}");
+            }
             Ok(ExitCode::from(1))
         }
         None => Ok(ExitCode::SUCCESS),
@@ -116,10 +118,12 @@ fn display_zone(engine: &Engine) -> Option<&Pipe> {
 }
 
 /// A run in progress: the state and what happened so far.
-struct Simulation<'e> {
+pub(crate) struct Simulation<'e> {
     engine: &'e Engine,
     state: State,
     blocks: Vec<Block>,
+    /// Expectations not met, with their lines (workflow tests).
+    pub(crate) failures: Vec<(usize, String)>,
 }
 
 /// What happened at one instant: a scripted line, or timers.
@@ -138,6 +142,8 @@ enum Item {
     Rule(LogEntry),
     /// What the engine did.
     Effect(Effect),
+    /// A workflow test's expectation, and what was not met.
+    Expect { card: usize, failures: Vec<String> },
     /// WhatsApp reported a delivery status (scripted).
     Delivery {
         card: usize,
@@ -147,10 +153,20 @@ enum Item {
     },
 }
 
-impl Simulation<'_> {
+impl<'e> Simulation<'e> {
+    /// A fresh run of an engine.
+    pub(crate) fn new(engine: &'e Engine) -> Simulation<'e> {
+        Simulation {
+            engine,
+            state: State::default(),
+            blocks: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
     /// Plays one scripted line: first the timers due up to its time, then
     /// the line itself. An error names the line and says what is wrong.
-    fn play(&mut self, item: &Scripted) -> Result<(), (usize, String)> {
+    pub(crate) fn play(&mut self, item: &Scripted) -> Result<(), (usize, String)> {
         self.run_clock_to(item.at);
         if let Some(card) = item.card() {
             let count = self.state.cards.len();
@@ -181,6 +197,20 @@ impl Simulation<'_> {
                 status,
             } => vec![self.delivery(item.line, *card, *message, status)?],
             ScriptedKind::Until => Vec::new(),
+            ScriptedKind::Expect { card, checks } => {
+                let failures: Vec<String> = checks
+                    .iter()
+                    .filter_map(|c| c.verify(&self.state, *card))
+                    .collect();
+                for f in &failures {
+                    self.failures
+                        .push((item.line, format!("card #{}: {f}", card + 1)));
+                }
+                vec![Item::Expect {
+                    card: *card,
+                    failures,
+                }]
+            }
         };
         self.blocks.push(Block {
             at: item.at,
@@ -325,6 +355,9 @@ impl Simulation<'_> {
                         status,
                         ..
                     } => json!({ "card": card, "delivery": status, "message": message }),
+                    Item::Expect { card, failures } => {
+                        json!({ "card": card, "expect": failures.is_empty(), "failures": failures })
+                    }
                 };
                 if let Value::Object(o) = &mut entry {
                     // Cards are numbered as in the events file: from 1 in
@@ -364,7 +397,7 @@ impl Simulation<'_> {
                 .filter_map(|i| match i {
                     Item::Effect(e) => e.card,
                     Item::Rule(l) => l.card,
-                    Item::Delivery { card, .. } => Some(*card),
+                    Item::Delivery { card, .. } | Item::Expect { card, .. } => Some(*card),
                 })
                 .collect();
             let named = block.line.as_ref().and_then(Scripted::card);
@@ -376,7 +409,7 @@ impl Simulation<'_> {
                     let card = match item {
                         Item::Effect(e) => e.card,
                         Item::Rule(l) => l.card,
-                        Item::Delivery { .. } => None,
+                        Item::Delivery { .. } | Item::Expect { .. } => None,
                     };
                     match card.filter(|_| tag) {
                         Some(c) => out.push_str(&format!("  #{}: {text}\n", c + 1)),
@@ -409,6 +442,12 @@ impl Simulation<'_> {
                     .map(|t| format!(" {}", quote(t)))
                     .unwrap_or_default();
                 return Some(format!("message {message}{text} is now {status}"));
+            }
+            Item::Expect { failures, .. } if failures.is_empty() => {
+                return Some("as expected".to_string())
+            }
+            Item::Expect { failures, .. } => {
+                return Some(format!("NOT AS EXPECTED: {}", failures.join("; ")))
             }
             Item::Effect(e) => e,
         };
@@ -693,6 +732,7 @@ fn head(l: &Scripted) -> String {
             format!("WhatsApp: {which} sent on card #{} was {status}", card + 1)
         }
         ScriptedKind::Until => "the clock runs on".to_string(),
+        ScriptedKind::Expect { card, .. } => format!("expect, of card #{}:", card + 1),
     }
 }
 

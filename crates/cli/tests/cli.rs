@@ -679,3 +679,55 @@ fn a_workflow_with_errors_is_not_simulated() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_workflow_tests_of_the_examples_pass() {
+    let out = switchboard(&root(), &["test", "workflows"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("ok      workflows/tests/portugal-summer-time.test.jsonl"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .is_some_and(|l| l.ends_with(" passed, 0 failed")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_workflow_test_that_is_not_met_names_its_line_and_fails() {
+    let dir = copy_of_examples("wftest");
+    let path = dir.join("workflows/tests/hr-sensitive.test.jsonl");
+    let before = std::fs::read_to_string(&path).expect("test file");
+    std::fs::write(
+        &path,
+        before.replace(
+            "\"assignee\":\"juliana@acme.com\"",
+            "\"assignee\":\"rh@acme.com\"",
+        ),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("workflows/tests/broken.test.jsonl"),
+        "{\"at\":\"soon\",\"expect\":{\"card\":1,\"status\":\"new\"}}\n",
+    )
+    .expect("write");
+    let out = switchboard(&dir, &["test", "workflows"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("workflows/tests/hr-sensitive.test.jsonl:3: card #1: assignee `rh@acme.com` expected, found `juliana@acme.com`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("workflows/tests/broken.test.jsonl:1: `at` \"soon\" is not an RFC 3339 time"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 passed, 2 failed"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -33,7 +33,7 @@ use switchboard_lang::diagnostic::did_you_mean;
 
 /// The kinds of line, as their key is written.
 pub const KINDS: &[&str] = &[
-    "message", "agent", "reply", "move", "set", "assign", "status", "until",
+    "message", "agent", "reply", "move", "set", "assign", "status", "until", "expect",
 ];
 
 /// The delivery statuses WhatsApp reports for a sent message.
@@ -88,6 +88,110 @@ pub enum ScriptedKind {
     },
     /// Nothing happens; the clock only moves on (timers fall due).
     Until,
+    /// A workflow test's expectation about a card at this time.
+    Expect {
+        /// The card.
+        card: CardId,
+        /// What must be true of it.
+        checks: Vec<Check>,
+    },
+}
+
+/// One thing a workflow test expects of a card.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Check {
+    /// Its status.
+    Status(String),
+    /// Its assignee (`null`: nobody).
+    Assignee(Option<String>),
+    /// Its team (`null`: none).
+    Team(Option<String>),
+    /// A field's value (`null`: empty).
+    Field(String, Value),
+    /// Its SLA state: ok, warning, breached or none.
+    Sla(String),
+    /// Who wrote last: team or customer (`null`: nobody yet).
+    LastResponder(Option<String>),
+    /// Some message sent to the contact contains this text.
+    Replied(String),
+    /// Whether only a template can reach the contact now.
+    TemplateNeeded(bool),
+    /// Some line of its history contains this text.
+    History(String),
+}
+
+/// The keys an `expect` line may check.
+pub const EXPECT_KEYS: &[&str] = &[
+    "card",
+    "status",
+    "assignee",
+    "team",
+    "fields",
+    "sla",
+    "last_responder",
+    "replied",
+    "template_needed",
+    "history",
+];
+
+impl Check {
+    /// Why the card does not meet the expectation, or `None` when it does.
+    pub fn verify(&self, state: &crate::State, card: CardId) -> Option<String> {
+        let c = state.cards.get(card)?;
+        let opt = |v: &Option<String>| v.clone().map_or("nobody".to_string(), |s| format!("`{s}`"));
+        match self {
+            Check::Status(s) => {
+                (&c.status != s).then(|| format!("status `{s}` expected, found `{}`", c.status))
+            }
+            Check::Assignee(a) => (&c.assignee != a)
+                .then(|| format!("assignee {} expected, found {}", opt(a), opt(&c.assignee))),
+            Check::Team(t) => {
+                (&c.team != t).then(|| format!("team {} expected, found {}", opt(t), opt(&c.team)))
+            }
+            Check::Field(name, want) => {
+                let got = c
+                    .fields
+                    .get(name)
+                    .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
+                    .unwrap_or(Value::Null);
+                let same = match (&got, want) {
+                    (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+                    _ => &got == want,
+                };
+                (!same).then(|| format!("field `{name}` = {want} expected, found {got}"))
+            }
+            Check::Sla(want) => {
+                let got = c.sla.as_ref().map_or("none", |v| v.state.as_str());
+                (got != want).then(|| format!("SLA `{want}` expected, found `{got}`"))
+            }
+            Check::LastResponder(want) => {
+                let got = c.last_responder.map(|r| match r {
+                    crate::state::Responder::Team => "team".to_string(),
+                    crate::state::Responder::Customer => "customer".to_string(),
+                });
+                (&got != want)
+                    .then(|| format!("last responder {} expected, found {}", opt(want), opt(&got)))
+            }
+            Check::Replied(text) => {
+                let sent = c.messages.iter().any(|m| {
+                    m.direction == crate::state::Direction::Out
+                        && m.text.as_deref().is_some_and(|t| t.contains(text.as_str()))
+                });
+                (!sent).then(|| format!("a reply containing \"{text}\" expected, none was sent"))
+            }
+            Check::TemplateNeeded(want) => (c.template_needed != *want).then(|| {
+                format!(
+                    "template_needed {want} expected, found {}",
+                    c.template_needed
+                )
+            }),
+            Check::History(text) => {
+                let found = c.history.iter().any(|h| h.what.contains(text.as_str()));
+                (!found)
+                    .then(|| format!("a history line containing \"{text}\" expected, none found"))
+            }
+        }
+    }
 }
 
 impl Scripted {
@@ -100,7 +204,8 @@ impl Scripted {
                 | Event::Set { card, .. }
                 | Event::Assign { card, .. },
             )
-            | ScriptedKind::Status { card, .. } => Some(*card),
+            | ScriptedKind::Status { card, .. }
+            | ScriptedKind::Expect { card, .. } => Some(*card),
             _ => None,
         }
     }
@@ -116,6 +221,7 @@ impl Scripted {
             ScriptedKind::Event(Event::Assign { .. }) => "assign",
             ScriptedKind::Status { .. } => "status",
             ScriptedKind::Until => "until",
+            ScriptedKind::Expect { .. } => "expect",
         }
     }
 }
@@ -235,6 +341,7 @@ impl LineParser {
             "message" => self.message(&obj[kind]),
             "agent" => self.agent(obj),
             "until" => self.until(&obj[kind]),
+            "expect" => self.expect(&obj[kind]),
             _ => self.card_event(kind, &obj[kind]),
         };
         Some(Scripted {
@@ -558,6 +665,90 @@ impl LineParser {
             self.error(format!("`until` must be `true`, not {}", shown(v)));
             None
         }
+    }
+
+    /// `expect`: what a workflow test expects of a card at this time.
+    fn expect(&mut self, v: &Value) -> Option<ScriptedKind> {
+        let example = r#"{"card":1,"status":"in_progress","assignee":"ana@acme.com"}"#;
+        let obj = self.object("expect", v, example)?;
+        self.only("expect", obj, EXPECT_KEYS);
+        let card = self.card("expect", obj);
+        let mut checks = Vec::new();
+        let text_or_null = |me: &mut Self, key: &str, v: &Value| -> Option<Option<String>> {
+            match v {
+                Value::Null => Some(None),
+                Value::String(s) => Some(Some(s.clone())),
+                other => {
+                    me.error(format!(
+                        "`expect`'s `{key}` must be a text in quotes or null, not {}",
+                        shown(other)
+                    ));
+                    None
+                }
+            }
+        };
+        for (key, value) in obj {
+            let check = match key.as_str() {
+                "card" => continue,
+                "status" | "sla" | "replied" | "history" => match value {
+                    Value::String(s) => Some(match key.as_str() {
+                        "status" => Check::Status(s.clone()),
+                        "sla" => Check::Sla(s.clone()),
+                        "replied" => Check::Replied(s.clone()),
+                        _ => Check::History(s.clone()),
+                    }),
+                    other => {
+                        self.error(format!(
+                            "`expect`'s `{key}` must be a text in quotes, not {}",
+                            shown(other)
+                        ));
+                        None
+                    }
+                },
+                "assignee" => text_or_null(self, key, value).map(Check::Assignee),
+                "team" => text_or_null(self, key, value).map(Check::Team),
+                "last_responder" => text_or_null(self, key, value).map(Check::LastResponder),
+                "template_needed" => match value {
+                    Value::Bool(b) => Some(Check::TemplateNeeded(*b)),
+                    other => {
+                        self.error(format!(
+                            "`expect`'s `template_needed` must be true or false, not {}",
+                            shown(other)
+                        ));
+                        None
+                    }
+                },
+                "fields" => match value {
+                    Value::Object(fields) => {
+                        checks.extend(
+                            fields
+                                .iter()
+                                .map(|(k, v)| Check::Field(k.clone(), v.clone())),
+                        );
+                        continue;
+                    }
+                    other => {
+                        self.error(format!("`expect`'s `fields` must be an object like {{\"priority\":\"high\"}}, not {}", shown(other)));
+                        None
+                    }
+                },
+                _ => continue, // reported by `only`
+            };
+            if let Some(c) = check {
+                checks.push(c);
+            }
+        }
+        if checks.is_empty() {
+            self.error(format!(
+                "`expect` checks nothing; give at least one of {}",
+                EXPECT_KEYS[1..].join(", ")
+            ));
+            return None;
+        }
+        Some(ScriptedKind::Expect {
+            card: card?,
+            checks,
+        })
     }
 
     /// `reply`, `move`, `set`, `assign`, `status`: about an existing card.
