@@ -163,8 +163,7 @@ pub struct SlaView {
 }
 
 /// A field value as stored on a card.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     /// Text, choice values, agents.
     Text(String),
@@ -174,6 +173,20 @@ pub enum FieldValue {
     Bool(bool),
     /// Dates, as `YYYY-MM-DD`.
     Date(String),
+}
+
+impl Serialize for FieldValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            FieldValue::Text(t) | FieldValue::Date(t) => s.serialize_str(t),
+            // Whole numbers are written as such: `120`, not `120.0`.
+            FieldValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+                s.serialize_i64(*n as i64)
+            }
+            FieldValue::Number(n) => s.serialize_f64(*n),
+            FieldValue::Bool(b) => s.serialize_bool(*b),
+        }
+    }
 }
 
 impl FieldValue {

@@ -287,7 +287,7 @@ fn least_busy_regex_and_field_rules_chain_in_file_order() {
     assert!(out
         .effects
         .iter()
-        .any(|x| matches!(&x.kind, EffectKind::Note { text } if text == "big order: 1500.0")));
+        .any(|x| matches!(&x.kind, EffectKind::Note { text } if text == "big order: 1500")));
 }
 
 #[test]
