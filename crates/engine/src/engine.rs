@@ -30,6 +30,9 @@ pub struct Engine {
     pub(crate) texts: minijinja::Environment<'static>,
     /// Each pipe's business calendar, built once.
     calendars: Vec<crate::calendar::Calendar>,
+    /// Every pattern rules test `message.text` with, as one set: a message
+    /// is read once for all of them instead of once per rule.
+    pub(crate) text_patterns: Option<(regex::RegexSet, std::collections::HashMap<String, usize>)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -80,6 +83,7 @@ impl Engine {
     pub fn new(workflow: Workflow) -> Engine {
         let mut texts = minijinja::Environment::new();
         texts.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        let text_patterns = text_pattern_set(&workflow);
         let calendars = workflow
             .pipes
             .iter()
@@ -89,6 +93,7 @@ impl Engine {
             workflow,
             explain: true,
             calendars,
+            text_patterns,
             sandbox: Sandbox::default(),
             texts,
         }
@@ -129,6 +134,7 @@ impl Engine {
             chain: VecDeque::new(),
             depth: 0,
             script_vars: Default::default(),
+            text_matches: Default::default(),
         };
         run.plan_schedules(until);
         while let Some(timer) = run.state.timers.first().cloned().filter(|t| t.at <= until) {
@@ -151,6 +157,7 @@ impl Engine {
             chain: VecDeque::new(),
             depth: 0,
             script_vars: Default::default(),
+            text_matches: Default::default(),
         };
         run.plan_schedules(now);
         run.event(event);
@@ -169,6 +176,8 @@ pub(crate) struct Run<'e, 's> {
     chain: VecDeque<(CardId, Fired, usize)>,
     /// How deep in a chain the rules now running are (0: started by the event).
     depth: usize,
+    /// Which of the engine's text patterns the step's message matches.
+    pub(crate) text_matches: std::cell::OnceCell<Option<regex::SetMatches>>,
     /// What scripts saw last, and for which card and change.
     pub(crate) script_vars: std::cell::RefCell<Option<((CardId, usize), eval::ScriptVars)>>,
 }
@@ -952,4 +961,55 @@ pub(crate) enum FiredKind {
     Field(String),
     Assigned,
     Sent,
+}
+
+/// The patterns that rules test `message.text` with, as one case-insensitive
+/// set, and each pattern's place in it.
+fn text_pattern_set(
+    workflow: &Workflow,
+) -> Option<(regex::RegexSet, std::collections::HashMap<String, usize>)> {
+    use switchboard_lang::model::{Condition, Op, Operand, Subject};
+    fn walk(c: &Condition, out: &mut Vec<String>) {
+        match c {
+            Condition::And(a, b) | Condition::Or(a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            Condition::Not(a) => walk(a, out),
+            Condition::Compare {
+                subject: Subject::Message(m),
+                op: Op::Matches,
+                value: Operand::Regex(p),
+            } if m == "text" => {
+                if !out.iter().any(|s| s == p.source()) {
+                    out.push(p.source().to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut sources = Vec::new();
+    for pipe in &workflow.pipes {
+        for rule in &pipe.rules {
+            if let Some(c) = &rule.condition {
+                walk(c, &mut sources);
+            }
+        }
+    }
+    if sources.len() < 2 {
+        return None;
+    }
+    let set = regex::RegexSetBuilder::new(&sources)
+        .case_insensitive(true)
+        .size_limit(32 << 20)
+        .build()
+        .ok()?;
+    Some((
+        set,
+        sources
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (s, i))
+            .collect(),
+    ))
 }

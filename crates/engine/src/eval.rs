@@ -61,7 +61,13 @@ pub(crate) fn condition(
         }
         Condition::Compare { subject, op, value } => {
             let actual = actual(run, card, subject);
-            if compare(actual, *op, value) {
+            let holds = match (subject, value) {
+                (Subject::Message(m), Operand::Regex(p)) if m == "text" && *op == Op::Matches => {
+                    text_matches(run, p.source()).unwrap_or_else(|| compare(actual, *op, value))
+                }
+                _ => compare(actual, *op, value),
+            };
+            if holds {
                 None
             } else if !explain {
                 Some(String::new())
@@ -114,6 +120,20 @@ impl Actual<'_> {
                 .unwrap_or_else(|_| Value::Text(d.to_string())),
         }
     }
+}
+
+/// Whether the step's message matches a pattern, from the engine's set of
+/// text patterns (read once per message); `None` when the set cannot say.
+fn text_matches(run: &Run, source: &str) -> Option<bool> {
+    let (set, index) = run.engine.text_patterns.as_ref()?;
+    let i = *index.get(source)?;
+    let matches = run.text_matches.get_or_init(|| {
+        run.message
+            .as_ref()
+            .and_then(|m| m.text.as_deref())
+            .map(|t| set.matches(t))
+    });
+    Some(matches.as_ref().is_some_and(|m| m.matched(i)))
 }
 
 fn compare(actual: Option<Actual>, op: Op, operand: &Operand) -> bool {
