@@ -980,10 +980,8 @@ fn text_pattern_set(
                 subject: Subject::Message(m),
                 op: Op::Matches,
                 value: Operand::Regex(p),
-            } if m == "text" => {
-                if !out.iter().any(|s| s == p.source()) {
-                    out.push(p.source().to_string());
-                }
+            } if m == "text" && !out.iter().any(|s| s == p.source()) => {
+                out.push(p.source().to_string());
             }
             _ => {}
         }
