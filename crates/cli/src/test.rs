@@ -40,10 +40,13 @@ pub fn run(paths: &[PathBuf]) -> Result<ExitCode, String> {
         let name = files::display(test);
         let text = std::fs::read_to_string(test).map_err(|e| format!("cannot read {name}: {e}"))?;
         let problems = run_one(&engine, &text);
-        let expectations = text.lines().filter(|l| l.contains("\"expect\"")).count();
+        let expectations = conversation::parse(&text)
+            .map(|lines| lines.iter().filter(|l| l.kind() == "expect").count())
+            .unwrap_or(0);
         if problems.is_empty() {
             passed += 1;
-            println!("ok      {name} ({expectations} expectations)");
+            let plural = if expectations == 1 { "" } else { "s" };
+            println!("ok      {name} ({expectations} expectation{plural})");
         } else {
             failed += 1;
             println!("FAILED  {name}");
