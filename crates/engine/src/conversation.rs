@@ -39,23 +39,6 @@ pub const KINDS: &[&str] = &[
 /// The delivery statuses WhatsApp reports for a sent message.
 pub const DELIVERY_STATUSES: &[&str] = &["sent", "delivered", "read", "failed"];
 
-/// WhatsApp message types whose payload key alone names the type when a
-/// line gives no `type`.
-const MESSAGE_TYPES: &[&str] = &[
-    "text",
-    "image",
-    "audio",
-    "video",
-    "document",
-    "sticker",
-    "location",
-    "contacts",
-    "button",
-    "interactive",
-    "reaction",
-    "order",
-];
-
 /// One line of a scripted conversation.
 #[derive(Debug, Clone)]
 pub struct Scripted {
@@ -570,7 +553,10 @@ impl LineParser {
         let kind = match obj.get("type") {
             Some(v) => self.as_string("message", "type", Want::Text, v),
             None if obj.contains_key("text") => Some("text".to_string()),
-            None => match MESSAGE_TYPES.iter().find(|t| obj.contains_key(**t)) {
+            None => match switchboard_lang::model::MESSAGE_TYPES
+                .iter()
+                .find(|t| obj.contains_key(**t))
+            {
                 Some(t) => Some((*t).to_string()),
                 None => {
                     self.error(

@@ -165,23 +165,6 @@ enum Ty {
 
 const SLA_STATES: &[&str] = &["ok", "warning", "breached", "none"];
 const RESPONDERS: &[&str] = &["team", "customer"];
-const MESSAGE_TYPES: &[&str] = &[
-    "text",
-    "image",
-    "audio",
-    "video",
-    "document",
-    "sticker",
-    "location",
-    "contacts",
-    "interactive",
-    "button",
-    "reaction",
-    "order",
-    "system",
-    "unsupported",
-    "unknown",
-];
 const MESSAGE_ATTRS: &[&str] = &["text", "type", "from", "id"];
 const CARD_ATTRS: &[&str] = &["number", "status", "team", "assignee", "sla"];
 const BUILTIN_SUBJECTS: &[&str] = &["status", "team", "assignee", "sla", "last_responder"];
@@ -1385,7 +1368,10 @@ impl<'a> PipeChecker<'a> {
             ),
             Subject::Message(a) if a == "type" => Ty::Words(
                 "`message.type`",
-                MESSAGE_TYPES.iter().map(|s| s.to_string()).collect(),
+                crate::model::MESSAGE_TYPES
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
             ),
             Subject::Card(a) if a == "number" => Ty::Number,
             _ => Ty::Text,

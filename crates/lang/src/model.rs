@@ -245,6 +245,26 @@ impl StatusKind {
     }
 }
 
+/// The WhatsApp message types (`message.type`; in webhooks and scripted
+/// conversations each is also the key of the message's payload).
+pub const MESSAGE_TYPES: &[&str] = &[
+    "text",
+    "image",
+    "audio",
+    "video",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "order",
+    "system",
+    "unsupported",
+    "unknown",
+];
+
 /// A status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
