@@ -3,9 +3,10 @@
 //! `status.changed`, `contains`, `not in`, `<`, `unassign`, `webhook`,
 //! `notify manager`, `reply template`, `sticky`, `least_busy` ties.
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use switchboard_engine::{EffectKind, Engine, Event, Inbound, Outcome, ReplyBody, State};
-use switchboard_lang::{check, MemoryLoader, Sources};
 
 const FLOW: &str = r#"
 pipe p "P" {
@@ -40,15 +41,7 @@ pipe p "P" {
 "#;
 
 fn engine() -> Engine {
-    let mut sources = Sources::new();
-    sources.add("p.flow", FLOW);
-    let checked = check(&mut sources, &MemoryLoader::default());
-    assert!(
-        !checked.has_errors(),
-        "{}",
-        switchboard_lang::diagnostic::render(&checked.diagnostics, &sources)
-    );
-    Engine::new(checked.workflow)
+    common::engine_for(FLOW)
 }
 
 fn t(m: i64) -> DateTime<Utc> {

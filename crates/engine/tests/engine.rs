@@ -1,9 +1,10 @@
 //! The engine on a virtual clock: messages to cards, rules, assignment,
 //! the 24-hour window, chains, and the reasons it records.
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use switchboard_engine::{AssignTo, EffectKind, Engine, Event, Inbound, ReplyBody, State};
-use switchboard_lang::{check, MemoryLoader, Sources};
 
 const FLOW: &str = r#"
 pipe support "Support" {
@@ -61,15 +62,7 @@ pipe sales "Sales" {
 "#;
 
 fn engine() -> Engine {
-    let mut sources = Sources::new();
-    sources.add("t.flow", FLOW);
-    let checked = check(&mut sources, &MemoryLoader::default());
-    assert!(
-        !checked.has_errors(),
-        "{}",
-        switchboard_lang::diagnostic::render(&checked.diagnostics, &sources)
-    );
-    Engine::new(checked.workflow)
+    common::engine_for(FLOW)
 }
 
 fn t(min: i64) -> DateTime<Utc> {

@@ -2,9 +2,10 @@
 //! across a weekend, pauses, `when` overrides, warnings and breaches at
 //! their exact instants.
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use switchboard_engine::{EffectKind, Engine, Event, Inbound, ReplyBody, State};
-use switchboard_lang::{check, MemoryLoader, Sources};
 
 const FLOW: &str = r#"
 pipe support "Support" {
@@ -45,15 +46,7 @@ pipe support "Support" {
 "#;
 
 fn engine() -> Engine {
-    let mut sources = Sources::new();
-    sources.add("t.flow", FLOW);
-    let checked = check(&mut sources, &MemoryLoader::default());
-    assert!(
-        !checked.has_errors(),
-        "{}",
-        switchboard_lang::diagnostic::render(&checked.diagnostics, &sources)
-    );
-    Engine::new(checked.workflow)
+    common::engine_for(FLOW)
 }
 
 /// Local São Paulo time (UTC-3) on a day of November 2026.
