@@ -1,0 +1,1 @@
+//! Webhook bodies parsed into typed updates.
