@@ -1,1 +1,1075 @@
-//! Storage.
+//! Storage for the server: SQLite (the embedded default, created on first
+//! start) and PostgreSQL behind one API.
+//!
+//! Both databases are reached through sqlx's `Any` driver with one set of
+//! queries: times are milliseconds since the epoch in integer columns, flags
+//! are integers, JSON is text. Only three things differ per database and are
+//! chosen by [`Backend`]: the migrations (`migrations/sqlite`,
+//! `migrations/postgres`), full-text search (FTS5 or `tsvector`) and claiming
+//! outbox rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+//!
+//! Writes that belong together go through [`Store::commit`] in one
+//! transaction with multi-row statements: the number of statements per
+//! event, not the engine, sets the server's ceiling.
+
+mod rows;
+
+pub use rows::*;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, one file, WAL.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// What can go wrong with the database, in words a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no database we support.
+    #[error("the database URL `{0}` should start with sqlite:// or postgres://")]
+    BadUrl(String),
+    /// The database could not be opened or reached.
+    #[error("cannot open the database {url}: {source}")]
+    Connect {
+        /// The URL, without its password.
+        url: String,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// Results of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The migrations of each database, embedded in the binary.
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
+
+/// A URL with its password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Store {
+    /// Opens the database named by the URL (`sqlite://file.db` is created if
+    /// missing) and applies the migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = Store::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Opens the database without touching its schema.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::BadUrl(url.to_string()));
+        };
+        let connect_err = |source| StoreError::Connect {
+            url: redact(url),
+            source,
+        };
+        let pool = match backend {
+            Backend::Sqlite => {
+                let with_mode = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let options = AnyConnectOptions::from_str(&with_mode).map_err(connect_err)?;
+                AnyPoolOptions::new()
+                    .max_connections(4)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers work while the writer commits;
+                            // FULL makes every acknowledged commit survive a
+                            // power cut, not only a crash.
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = FULL",
+                                "PRAGMA busy_timeout = 10000",
+                                "PRAGMA foreign_keys = ON",
+                            ] {
+                                sqlx::query(pragma).execute(&mut *conn).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_err)?
+            }
+            Backend::Postgres => AnyPoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await
+                .map_err(connect_err)?,
+        };
+        Ok(Store { pool, backend })
+    }
+
+    /// Applies the migrations that have not run yet.
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (waits for queries in flight).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Whether the database answers.
+    pub async fn healthy(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    // ---- the inbox ------------------------------------------------------
+
+    /// Stores webhook bodies exactly as received, in one transaction and one
+    /// statement. A body already stored (a retry of the same POST) is kept
+    /// once. Returns how many were new.
+    pub async fn append_inbox(&self, items: &[InboxItem]) -> Result<u64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let rows = items
+            .iter()
+            .map(|i| {
+                vec![
+                    Val::Text(body_hash(&i.body)),
+                    Val::Bytes(i.body.clone()),
+                    Val::Int(i.received_at),
+                ]
+            })
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        let n = insert_many(
+            &mut tx,
+            "INSERT INTO wa_inbox (body_hash, body, received_at)",
+            "ON CONFLICT (body_hash) DO NOTHING",
+            rows,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Bodies not processed yet, oldest first.
+    pub async fn pending_inbox(&self, limit: i64) -> Result<Vec<InboxRow>> {
+        let rows = sqlx::query(
+            "SELECT id, body, received_at FROM wa_inbox WHERE processed_at IS NULL ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InboxRow {
+                    id: r.try_get("id")?,
+                    body: r.try_get("body")?,
+                    received_at: r.try_get("received_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many bodies wait for the processor.
+    pub async fn inbox_backlog(&self) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM wa_inbox WHERE processed_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// Bodies processed with a note (bad JSON, an unknown number …), newest first.
+    pub async fn flagged_inbox(&self, limit: i64) -> Result<Vec<(i64, String)>> {
+        let rows = sqlx::query(
+            "SELECT id, note FROM wa_inbox WHERE note IS NOT NULL ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("note")?)))
+            .collect()
+    }
+
+    // ---- the engine's log -------------------------------------------------
+
+    /// Engine events after `seq`, in order, at most `limit`.
+    pub async fn events_after(&self, seq: i64, limit: i64) -> Result<Vec<EventRow>> {
+        let rows = sqlx::query(
+            "SELECT seq, at, event FROM engine_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRow {
+                    seq: r.try_get("seq")?,
+                    at: r.try_get("at")?,
+                    event: r.try_get("event")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a workflow version (its files' texts as JSON) and returns its id.
+    pub async fn save_workflow_version(&self, hash: &str, sources: &str, at: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO workflow_versions (hash, sources, loaded_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(hash)
+        .bind(sources)
+        .bind(at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// A workflow version's files (JSON), by id.
+    pub async fn workflow_version(&self, id: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT sources FROM workflow_versions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("sources")?),
+            None => None,
+        })
+    }
+
+    /// Writes everything one processing batch produced, in one transaction:
+    /// engine events, cards, messages, history, contacts, the outbox, the
+    /// search index, alerts, and the inbox rows it consumed. Either all of it
+    /// is stored or none.
+    pub async fn commit(&self, batch: Batch) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let conn: &mut AnyConnection = &mut tx;
+        insert_many(
+            conn,
+            "INSERT INTO engine_events (at, event)",
+            "",
+            batch
+                .events
+                .into_iter()
+                .map(|(at, e)| vec![Val::Int(at), Val::Text(e)])
+                .collect(),
+        )
+        .await?;
+        insert_many(
+            conn,
+            "INSERT INTO contacts (wa_id, user_id, username, name, phone, window_closes_at, updated_at)",
+            "ON CONFLICT (wa_id) DO UPDATE SET user_id = COALESCE(excluded.user_id, contacts.user_id), \
+             username = COALESCE(excluded.username, contacts.username), name = excluded.name, \
+             phone = excluded.phone, window_closes_at = excluded.window_closes_at, updated_at = excluded.updated_at",
+            batch.contacts.into_iter().map(ContactRow::vals).collect(),
+        )
+        .await?;
+        insert_many(
+            conn,
+            "INSERT INTO cards (id, pipe, number, contact, status, open, assignee, team, sla_state, sla_due_at, \
+             last_responder, template_needed, preview, view, created_at, updated_at)",
+            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, open = excluded.open, \
+             assignee = excluded.assignee, team = excluded.team, sla_state = excluded.sla_state, \
+             sla_due_at = excluded.sla_due_at, last_responder = excluded.last_responder, \
+             template_needed = excluded.template_needed, preview = excluded.preview, view = excluded.view, \
+             updated_at = excluded.updated_at",
+            batch.cards.into_iter().map(CardRow::vals).collect(),
+        )
+        .await?;
+        insert_many(
+            conn,
+            "INSERT INTO messages (card_id, key, wamid, direction, type, text, author, status, at, wa_timestamp, raw)",
+            "ON CONFLICT DO NOTHING",
+            batch.messages.into_iter().map(MessageRow::vals).collect(),
+        )
+        .await?;
+        insert_many(
+            conn,
+            "INSERT INTO history (card_id, at, what, cause)",
+            "",
+            batch
+                .history
+                .into_iter()
+                .map(|h| {
+                    vec![
+                        Val::Int(h.card_id),
+                        Val::Int(h.at),
+                        Val::Text(h.what),
+                        Val::Text(h.cause),
+                    ]
+                })
+                .collect(),
+        )
+        .await?;
+        insert_many(
+            conn,
+            "INSERT INTO outbox (card_id, message_key, phone_number_id, recipient, request, state, next_attempt_at, created_at, updated_at)",
+            "",
+            batch
+                .outbox
+                .into_iter()
+                .map(|o| {
+                    vec![
+                        Val::Int(o.card_id),
+                        Val::Text(o.message_key),
+                        Val::Text(o.phone_number_id),
+                        Val::Text(o.recipient),
+                        Val::Text(o.request),
+                        Val::Text("queued".into()),
+                        Val::Int(o.at),
+                        Val::Int(o.at),
+                        Val::Int(o.at),
+                    ]
+                })
+                .collect(),
+        )
+        .await?;
+        insert_many(
+            conn,
+            "INSERT INTO search_index (card_id, pipe, body)",
+            "",
+            batch
+                .search
+                .into_iter()
+                .map(|s| vec![Val::Int(s.card_id), Val::Text(s.pipe), Val::Text(s.body)])
+                .collect(),
+        )
+        .await?;
+        insert_many(
+            conn,
+            "INSERT INTO alerts (at, kind, detail)",
+            "",
+            batch
+                .alerts
+                .into_iter()
+                .map(|a| vec![Val::Int(a.at), Val::Text(a.kind), Val::Text(a.detail)])
+                .collect(),
+        )
+        .await?;
+        for (id, note) in batch.inbox_done {
+            sqlx::query("UPDATE wa_inbox SET processed_at = $1, note = $2 WHERE id = $3")
+                .bind(batch.at)
+                .bind(note)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ---- delivery statuses ------------------------------------------------
+
+    /// Applies a delivery status to our message with that wamid: statuses only
+    /// move up (sent < delivered < read < played); `failed` only lands on a
+    /// message not yet delivered. A status for a wamid we have not recorded
+    /// yet is parked and applied when the send is recorded.
+    pub async fn apply_status(&self, s: &StatusRow) -> Result<StatusOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let new = sqlx::query(
+            "INSERT INTO wa_statuses (wamid, status, at, reason, callback) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (wamid, status) DO NOTHING",
+        )
+        .bind(&s.wamid)
+        .bind(&s.status)
+        .bind(s.at)
+        .bind(&s.reason)
+        .bind(&s.callback)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if new == 0 {
+            tx.commit().await?;
+            return Ok(StatusOutcome::Duplicate);
+        }
+        let outcome = raise_status(&mut tx, &s.wamid, &s.status, s.reason.as_deref()).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// A message's delivery status and its reason, by wamid.
+    pub async fn message_status(&self, wamid: &str) -> Result<Option<(String, Option<String>)>> {
+        let row = sqlx::query("SELECT status, status_reason FROM messages WHERE wamid = $1")
+            .bind(wamid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((
+                r.try_get::<Option<String>, _>("status")?
+                    .unwrap_or_default(),
+                r.try_get("status_reason")?,
+            )),
+            None => None,
+        })
+    }
+
+    // ---- the outbox -------------------------------------------------------
+
+    /// Claims up to `limit` messages due at `now` for sending until
+    /// `claim_until`. Two servers never claim the same row. A row whose
+    /// earlier claim ran out while `sending` (its sender died between asking
+    /// Meta and recording the answer) comes back marked uncertain.
+    pub async fn claim_outbox(
+        &self,
+        now: i64,
+        claim_until: i64,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE outbox SET \
+               uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, \
+               state = 'sending', claimed_until = $1, attempts = attempts + 1, updated_at = $2 \
+             WHERE id IN (SELECT id FROM outbox \
+               WHERE (state IN ('queued', 'retry', 'unknown') AND next_attempt_at <= $2) \
+                  OR (state = 'sending' AND claimed_until < $2) \
+               ORDER BY id LIMIT $3 {lock}) \
+             RETURNING id, card_id, message_key, phone_number_id, recipient, request, attempts, uncertain"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(claim_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out: Vec<OutboxRow> = rows
+            .iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    id: r.try_get("id")?,
+                    card_id: r.try_get("card_id")?,
+                    message_key: r.try_get("message_key")?,
+                    phone_number_id: r.try_get("phone_number_id")?,
+                    recipient: r.try_get("recipient")?,
+                    request: r.try_get("request")?,
+                    attempts: r.try_get("attempts")?,
+                    uncertain: r.try_get::<i64, _>("uncertain")? != 0,
+                })
+            })
+            .collect::<Result<_>>()?;
+        out.sort_by_key(|r| r.id);
+        Ok(out)
+    }
+
+    /// Meta accepted an outbox message: record its wamid on the row and the
+    /// card's message, and apply any status that arrived before this answer.
+    pub async fn outbox_accepted(&self, id: i64, wamid: &str, now: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE outbox SET state = 'accepted', wamid = $1, updated_at = $2, claimed_until = NULL \
+             WHERE id = $3 RETURNING card_id, message_key",
+        )
+        .bind(wamid)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row {
+            let card: i64 = row.try_get("card_id")?;
+            let key: String = row.try_get("message_key")?;
+            sqlx::query(
+                "UPDATE messages SET wamid = $1, status = 'accepted' WHERE card_id = $2 AND key = $3 AND wamid IS NULL",
+            )
+            .bind(wamid)
+            .bind(card)
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+            let parked =
+                sqlx::query("SELECT status, reason FROM wa_statuses WHERE wamid = $1 ORDER BY at")
+                    .bind(wamid)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            for p in parked {
+                let status: String = p.try_get("status")?;
+                let reason: Option<String> = p.try_get("reason")?;
+                raise_status(&mut tx, wamid, &status, reason.as_deref()).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A send failed for a reason that may pass: try again at `next_at`.
+    pub async fn outbox_retry(
+        &self,
+        id: i64,
+        next_at: i64,
+        code: Option<i64>,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'retry', next_attempt_at = $1, last_error_code = $2, last_error = $3, \
+             updated_at = $4, claimed_until = NULL WHERE id = $5",
+        )
+        .bind(next_at)
+        .bind(code)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// We cannot know whether Meta got it (a timeout after the request
+    /// left): keep it aside as uncertain until `next_at`, when it may be sent
+    /// once more unless a status for it arrived meanwhile.
+    pub async fn outbox_unknown(&self, id: i64, next_at: i64, error: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'unknown', uncertain = 1, next_attempt_at = $1, last_error = $2, \
+             updated_at = $3, claimed_until = NULL WHERE id = $4",
+        )
+        .bind(next_at)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A send failed for good: the row and the card's message say why.
+    pub async fn outbox_failed(
+        &self,
+        id: i64,
+        code: Option<i64>,
+        error: &str,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "UPDATE outbox SET state = 'failed', last_error_code = $1, last_error = $2, updated_at = $3, \
+             claimed_until = NULL WHERE id = $4 RETURNING card_id, message_key",
+        )
+        .bind(code)
+        .bind(error)
+        .bind(now)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(row) = row {
+            let card: i64 = row.try_get("card_id")?;
+            let key: String = row.try_get("message_key")?;
+            sqlx::query(
+                "UPDATE messages SET status = 'failed', status_rank = 10, status_reason = $1 WHERE card_id = $2 AND key = $3",
+            )
+            .bind(error)
+            .bind(card)
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Outbox rows by state, for metrics and tests.
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state ORDER BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    /// One outbox row's state, attempts and whether it is uncertain.
+    pub async fn outbox_row(&self, id: i64) -> Result<Option<(String, i64, bool)>> {
+        let row = sqlx::query("SELECT state, attempts, uncertain FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((
+                r.try_get("state")?,
+                r.try_get("attempts")?,
+                r.try_get::<i64, _>("uncertain")? != 0,
+            )),
+            None => None,
+        })
+    }
+
+    /// When the next outbox row falls due, if any waits.
+    pub async fn next_outbox_due(&self) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MIN(CASE WHEN state = 'sending' THEN claimed_until ELSE next_attempt_at END) AS due \
+             FROM outbox WHERE state IN ('queued', 'retry', 'unknown', 'sending')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("due")?)
+    }
+
+    // ---- leases -----------------------------------------------------------
+
+    /// Takes or renews the lease `name` for `holder` until `until`; true when
+    /// `holder` has it (nobody else holds an unexpired one).
+    pub async fn try_lease(&self, name: &str, holder: &str, now: i64, until: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+             WHERE leases.holder = excluded.holder OR leases.until < $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Gives a lease back (on shutdown), so another server may take it at once.
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- reading cards ----------------------------------------------------
+
+    /// One card.
+    pub async fn card(&self, id: i64) -> Result<Option<CardRow>> {
+        let row = sqlx::query(&format!("SELECT {CARD_COLUMNS} FROM cards WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(CardRow::from_row).transpose()
+    }
+
+    /// A card by its pipe and number.
+    pub async fn card_by_number(&self, pipe: &str, number: i64) -> Result<Option<CardRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CARD_COLUMNS} FROM cards WHERE pipe = $1 AND number = $2"
+        ))
+        .bind(pipe)
+        .bind(number)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(CardRow::from_row).transpose()
+    }
+
+    /// Cards of a pipe, filtered, in id order after the cursor.
+    pub async fn cards(&self, pipe: &str, filter: &CardFilter, limit: i64) -> Result<Vec<CardRow>> {
+        let mut sql = format!("SELECT {CARD_COLUMNS} FROM cards WHERE pipe = $1 AND id > $2");
+        let mut n = 2;
+        let mut texts = Vec::new();
+        for (column, value) in [
+            ("status", &filter.status),
+            ("assignee", &filter.assignee),
+            ("sla_state", &filter.sla),
+        ] {
+            if let Some(v) = value {
+                n += 1;
+                sql.push_str(&format!(" AND {column} = ${n}"));
+                texts.push(v.clone());
+            }
+        }
+        if let Some(ids) = &filter.ids {
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            sql.push_str(&format!(" AND id IN ({})", list.join(", ")));
+        }
+        sql.push_str(&format!(" ORDER BY id LIMIT ${}", n + 1));
+        let mut q = sqlx::query(&sql)
+            .bind(pipe)
+            .bind(filter.after.unwrap_or(-1));
+        for t in texts {
+            q = q.bind(t);
+        }
+        let rows = q.bind(limit).fetch_all(&self.pool).await?;
+        rows.iter().map(CardRow::from_row).collect()
+    }
+
+    /// A card's messages, in time order.
+    pub async fn messages(&self, card: i64) -> Result<Vec<StoredMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, key, wamid, direction, type, text, author, status, status_reason, at, raw \
+             FROM messages WHERE card_id = $1 ORDER BY at, id",
+        )
+        .bind(card)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredMessage {
+                    id: r.try_get("id")?,
+                    key: r.try_get("key")?,
+                    wamid: r.try_get("wamid")?,
+                    direction: r.try_get("direction")?,
+                    kind: r.try_get("type")?,
+                    text: r.try_get("text")?,
+                    author: r.try_get("author")?,
+                    status: r.try_get("status")?,
+                    status_reason: r.try_get("status_reason")?,
+                    at: r.try_get("at")?,
+                    raw: r.try_get("raw")?,
+                })
+            })
+            .collect()
+    }
+
+    /// A card's history, oldest first.
+    pub async fn history(&self, card: i64) -> Result<Vec<HistoryRow>> {
+        let rows = sqlx::query(
+            "SELECT card_id, at, what, cause FROM history WHERE card_id = $1 ORDER BY id",
+        )
+        .bind(card)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HistoryRow {
+                    card_id: r.try_get("card_id")?,
+                    at: r.try_get("at")?,
+                    what: r.try_get("what")?,
+                    cause: r.try_get("cause")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Cards of a pipe whose messages, contact or fields match the words of
+    /// `query` (all of them), best first.
+    pub async fn search(&self, pipe: &str, query: &str, limit: i64) -> Result<Vec<i64>> {
+        let words: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = match self.backend {
+            Backend::Sqlite => {
+                // Each word quoted: the person's text is never FTS syntax.
+                let fts: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
+                sqlx::query(
+                    "SELECT card_id FROM search_index WHERE search_index MATCH $1 AND pipe = $2 \
+                     GROUP BY card_id ORDER BY MIN(rank) LIMIT $3",
+                )
+                .bind(fts.join(" "))
+                .bind(pipe)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Backend::Postgres => {
+                sqlx::query(
+                    "SELECT card_id FROM search_index WHERE tsv @@ plainto_tsquery('simple', $1) AND pipe = $2 \
+                     GROUP BY card_id ORDER BY MAX(ts_rank(tsv, plainto_tsquery('simple', $1))) DESC LIMIT $3",
+                )
+                .bind(words.join(" "))
+                .bind(pipe)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(|r| Ok(r.try_get("card_id")?)).collect()
+    }
+
+    /// Alerts, newest first.
+    pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRow>> {
+        let rows = sqlx::query("SELECT at, kind, detail FROM alerts ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlertRow {
+                    at: r.try_get("at")?,
+                    kind: r.try_get("kind")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The columns [`CardRow::from_row`] reads.
+const CARD_COLUMNS: &str =
+    "id, pipe, number, contact, status, open, assignee, team, sla_state, sla_due_at, \
+     last_responder, template_needed, preview, view, created_at, updated_at";
+
+/// The SHA-256 of a body, in hex.
+pub fn body_hash(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(body))
+}
+
+/// Rank of a delivery status: statuses only ever move up.
+pub fn status_rank(status: &str) -> i64 {
+    match status {
+        "accepted" => 0,
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "played" => 4,
+        "failed" => FAILED_RANK,
+        _ => -1,
+    }
+}
+
+const FAILED_RANK: i64 = 10;
+
+/// Moves a message's status up to `status` where the ranks allow it.
+async fn raise_status(
+    conn: &mut AnyConnection,
+    wamid: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<StatusOutcome> {
+    let rank = status_rank(status);
+    if rank < 0 {
+        // An unknown status is kept in wa_statuses, not shown as delivery.
+        return Ok(StatusOutcome::Stale);
+    }
+    let n = sqlx::query(
+        "UPDATE messages SET status = $1, status_rank = $2, status_reason = $3 \
+         WHERE wamid = $4 AND (($2 = 10 AND status_rank <= 1) OR ($2 < 10 AND status_rank < $2))",
+    )
+    .bind(status)
+    .bind(rank)
+    .bind(reason)
+    .bind(wamid)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if n > 0 {
+        return Ok(StatusOutcome::Applied);
+    }
+    let known = sqlx::query("SELECT 1 AS one FROM messages WHERE wamid = $1")
+        .bind(wamid)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    Ok(if known {
+        StatusOutcome::Stale
+    } else {
+        StatusOutcome::Parked
+    })
+}
+
+/// One value to bind.
+enum Val {
+    Int(i64),
+    OptInt(Option<i64>),
+    Text(String),
+    OptText(Option<String>),
+    Bytes(Vec<u8>),
+}
+
+/// Inserts rows with as few statements as the databases' parameter limits
+/// allow: `head VALUES (…), (…) tail`.
+async fn insert_many(
+    conn: &mut AnyConnection,
+    head: &str,
+    tail: &str,
+    rows: Vec<Vec<Val>>,
+) -> Result<u64> {
+    let Some(width) = rows.first().map(Vec::len) else {
+        return Ok(0);
+    };
+    // SQLite allows 32,766 parameters, PostgreSQL 65,535; stay well under.
+    let per_statement = (8_000 / width).max(1);
+    let mut affected = 0;
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<Vec<Val>> = rows.by_ref().take(per_statement).collect();
+        let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * width * 5);
+        sql.push_str(head);
+        sql.push_str(" VALUES ");
+        let mut n = 0;
+        for (i, _) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for j in 0..width {
+                if j > 0 {
+                    sql.push_str(", ");
+                }
+                n += 1;
+                sql.push('$');
+                sql.push_str(&n.to_string());
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(tail);
+        let mut q = sqlx::query(&sql);
+        for row in chunk {
+            for v in row {
+                q = match v {
+                    Val::Int(i) => q.bind(i),
+                    Val::OptInt(i) => q.bind(i),
+                    Val::Text(t) => q.bind(t),
+                    Val::OptText(t) => q.bind(t),
+                    Val::Bytes(b) => q.bind(b),
+                };
+            }
+        }
+        affected += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(affected)
+}
+
+pub mod testing {
+    //! Fresh databases for tests: a SQLite file in a temporary folder, or a
+    //! new PostgreSQL database on the server named by
+    //! `SWITCHBOARD_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432`).
+
+    use super::{Backend, Result, Store};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    /// A database that exists for one test.
+    pub struct TestDb {
+        /// The store on it (migrated).
+        pub store: Store,
+        /// Its URL.
+        pub url: String,
+        drop_sql: Option<(String, String)>,
+        _dir: Option<std::path::PathBuf>,
+    }
+
+    /// The PostgreSQL server tests use.
+    pub fn postgres_server() -> String {
+        std::env::var("SWITCHBOARD_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+    }
+
+    /// A unique name for this process and call.
+    pub fn unique_name(prefix: &str) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        format!(
+            "{prefix}_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            nanos
+        )
+    }
+
+    impl TestDb {
+        /// A new, migrated, empty database of that kind.
+        pub async fn new(backend: Backend) -> Result<TestDb> {
+            match backend {
+                Backend::Sqlite => {
+                    let dir = std::env::temp_dir().join(unique_name("switchboard"));
+                    std::fs::create_dir_all(&dir)
+                        .map_err(|e| super::StoreError::Query(sqlx::Error::Io(e)))?;
+                    let url = format!("sqlite://{}", dir.join("test.db").display());
+                    let store = Store::open(&url).await?;
+                    Ok(TestDb {
+                        store,
+                        url,
+                        drop_sql: None,
+                        _dir: Some(dir),
+                    })
+                }
+                Backend::Postgres => {
+                    let server = postgres_server();
+                    let name = unique_name("sbtest");
+                    let admin_url = format!("{server}/postgres");
+                    let admin = Store::connect(&admin_url).await?;
+                    sqlx::query(&format!("CREATE DATABASE {name}"))
+                        .execute(&admin.pool)
+                        .await?;
+                    admin.close().await;
+                    let url = format!("{server}/{name}");
+                    let store = Store::open(&url).await?;
+                    Ok(TestDb {
+                        store,
+                        url,
+                        drop_sql: Some((
+                            admin_url,
+                            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                        )),
+                        _dir: None,
+                    })
+                }
+            }
+        }
+
+        /// Closes the store and removes the database.
+        pub async fn finish(self) -> Result<()> {
+            self.store.close().await;
+            if let Some((admin_url, sql)) = &self.drop_sql {
+                let admin = Store::connect(admin_url).await?;
+                sqlx::query(sql).execute(&admin.pool).await?;
+                admin.close().await;
+            }
+            if let Some(dir) = &self._dir {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Ok(())
+        }
+    }
+}

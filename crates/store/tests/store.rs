@@ -1,0 +1,435 @@
+//! The storage suite: every test runs once on SQLite and once on PostgreSQL.
+
+use switchboard_store::testing::TestDb;
+use switchboard_store::*;
+
+/// Runs a test body against both databases.
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn on_sqlite() {
+                let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+                ($body)(db.store.clone()).await;
+                db.finish().await.expect("cleanup");
+            }
+            #[tokio::test]
+            async fn on_postgres() {
+                let db = TestDb::new(Backend::Postgres)
+                    .await
+                    .expect("postgres (see SWITCHBOARD_TEST_POSTGRES)");
+                ($body)(db.store.clone()).await;
+                db.finish().await.expect("cleanup");
+            }
+        }
+    };
+}
+
+fn card(id: i64, number: i64, status: &str) -> CardRow {
+    CardRow {
+        id,
+        pipe: "support".into(),
+        number,
+        contact: "5511987650001".into(),
+        status: status.into(),
+        open: true,
+        assignee: Some("ana@acme.com".into()),
+        team: Some("frontline".into()),
+        sla_state: "ok".into(),
+        sla_due_at: Some(1_000),
+        last_responder: Some("customer".into()),
+        template_needed: false,
+        preview: "Oi".into(),
+        view: "{}".into(),
+        created_at: 1,
+        updated_at: 2,
+    }
+}
+
+fn message(card_id: i64, key: &str, wamid: Option<&str>) -> MessageRow {
+    MessageRow {
+        card_id,
+        key: key.into(),
+        wamid: wamid.map(Into::into),
+        direction: if wamid.is_some() { "in" } else { "out" }.into(),
+        kind: "text".into(),
+        text: Some("Quero um reembolso".into()),
+        author: None,
+        status: None,
+        at: 5,
+        wa_timestamp: Some(5),
+        raw: Some("{}".into()),
+    }
+}
+
+both!(
+    an_identical_webhook_body_is_stored_once,
+    |store: Store| async move {
+        let item = InboxItem {
+            body: b"{\"a\":1}".to_vec(),
+            received_at: 1,
+        };
+        let other = InboxItem {
+            body: b"{\"a\":2}".to_vec(),
+            received_at: 2,
+        };
+        assert_eq!(store.append_inbox(&[item.clone(), other]).await.unwrap(), 2);
+        assert_eq!(store.append_inbox(&[item]).await.unwrap(), 0);
+        let pending = store.pending_inbox(10).await.unwrap();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(pending[0].body, b"{\"a\":1}");
+        assert_eq!(store.inbox_backlog().await.unwrap(), 2);
+    }
+);
+
+both!(
+    a_batch_is_committed_whole_and_consumes_its_inbox_rows,
+    |store: Store| async move {
+        store
+            .append_inbox(&[InboxItem {
+                body: b"one".to_vec(),
+                received_at: 1,
+            }])
+            .await
+            .unwrap();
+        let inbox = store.pending_inbox(10).await.unwrap();
+        let batch = Batch {
+            at: 10,
+            events: vec![(10, "{\"tick\":10}".into())],
+            cards: vec![card(0, 1, "new")],
+            messages: vec![message(0, "wamid.A", Some("wamid.A"))],
+            history: vec![HistoryRow {
+                card_id: 0,
+                at: 10,
+                what: "opened in `new`".into(),
+                cause: "{\"by\":\"customer\"}".into(),
+            }],
+            contacts: vec![ContactRow {
+                wa_id: "5511987650001".into(),
+                user_id: Some("BR.1".into()),
+                username: None,
+                name: "Maria".into(),
+                phone: "+5511987650001".into(),
+                window_closes_at: Some(99),
+                updated_at: 10,
+            }],
+            outbox: vec![],
+            search: vec![SearchRow {
+                card_id: 0,
+                pipe: "support".into(),
+                body: "Maria quero um reembolso".into(),
+            }],
+            alerts: vec![],
+            inbox_done: vec![(inbox[0].id, Some("flagged".into()))],
+        };
+        store.commit(batch).await.unwrap();
+        assert_eq!(store.inbox_backlog().await.unwrap(), 0);
+        assert_eq!(store.flagged_inbox(10).await.unwrap()[0].1, "flagged");
+        assert_eq!(store.card(0).await.unwrap().unwrap().status, "new");
+        assert_eq!(store.messages(0).await.unwrap().len(), 1);
+        assert_eq!(store.history(0).await.unwrap()[0].what, "opened in `new`");
+        assert_eq!(store.events_after(0, 10).await.unwrap().len(), 1);
+
+        // A second batch moves the card: the row is updated, not duplicated.
+        let mut moved = card(0, 1, "in_progress");
+        moved.updated_at = 20;
+        store
+            .commit(Batch {
+                at: 20,
+                cards: vec![moved],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let c = store.card_by_number("support", 1).await.unwrap().unwrap();
+        assert_eq!((c.status.as_str(), c.updated_at), ("in_progress", 20));
+    }
+);
+
+both!(
+    a_failing_batch_leaves_nothing_behind,
+    |store: Store| async move {
+        store
+            .append_inbox(&[InboxItem {
+                body: b"one".to_vec(),
+                received_at: 1,
+            }])
+            .await
+            .unwrap();
+        let inbox = store.pending_inbox(10).await.unwrap();
+        // The message refers to a card that does not exist: the foreign key fails.
+        let batch = Batch {
+            at: 10,
+            events: vec![(10, "{}".into())],
+            messages: vec![message(42, "k", None)],
+            inbox_done: vec![(inbox[0].id, None)],
+            ..Batch::default()
+        };
+        assert!(store.commit(batch).await.is_err());
+        assert_eq!(store.inbox_backlog().await.unwrap(), 1);
+        assert!(store.events_after(0, 10).await.unwrap().is_empty());
+    }
+);
+
+both!(
+    statuses_only_move_up_and_wait_for_their_message,
+    |store: Store| async move {
+        store
+            .commit(Batch {
+                at: 1,
+                cards: vec![card(0, 1, "new")],
+                messages: vec![message(0, "out-1-2", None)],
+                outbox: vec![OutboxNew {
+                    card_id: 0,
+                    message_key: "out-1-2".into(),
+                    phone_number_id: "106".into(),
+                    recipient: "5511987650001".into(),
+                    request: "{}".into(),
+                    at: 1,
+                }],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let status = |s: &str, at| StatusRow {
+            wamid: "wamid.OUT".into(),
+            status: s.into(),
+            at,
+            reason: None,
+            callback: None,
+        };
+        // The status webhook beats our own record of the send: it is parked.
+        assert_eq!(
+            store.apply_status(&status("delivered", 3)).await.unwrap(),
+            StatusOutcome::Parked
+        );
+        let claimed = store.claim_outbox(2, 100, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        store
+            .outbox_accepted(claimed[0].id, "wamid.OUT", 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.message_status("wamid.OUT").await.unwrap().unwrap().0,
+            "delivered"
+        );
+        assert_eq!(
+            store.apply_status(&status("read", 4)).await.unwrap(),
+            StatusOutcome::Applied
+        );
+        assert_eq!(
+            store.apply_status(&status("read", 4)).await.unwrap(),
+            StatusOutcome::Duplicate
+        );
+        // Late `sent` and `failed` never take a read message back.
+        assert_eq!(
+            store.apply_status(&status("sent", 2)).await.unwrap(),
+            StatusOutcome::Stale
+        );
+        assert_eq!(
+            store.apply_status(&status("failed", 5)).await.unwrap(),
+            StatusOutcome::Stale
+        );
+        assert_eq!(
+            store.message_status("wamid.OUT").await.unwrap().unwrap().0,
+            "read"
+        );
+    }
+);
+
+both!(
+    outbox_rows_are_claimed_once_and_a_lost_claim_comes_back_uncertain,
+    |store: Store| async move {
+        store
+            .commit(Batch {
+                at: 1,
+                cards: vec![card(0, 1, "new")],
+                messages: vec![message(0, "out-1-1", None)],
+                outbox: vec![OutboxNew {
+                    card_id: 0,
+                    message_key: "out-1-1".into(),
+                    phone_number_id: "106".into(),
+                    recipient: "5511987650001".into(),
+                    request: "{}".into(),
+                    at: 1,
+                }],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let first = store.claim_outbox(10, 20, 10).await.unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(!first[0].uncertain);
+        // Claimed: nobody else gets it while the claim holds.
+        assert!(store.claim_outbox(15, 30, 10).await.unwrap().is_empty());
+        // The sender died: once the claim runs out the row returns, uncertain.
+        let again = store.claim_outbox(21, 40, 10).await.unwrap();
+        assert_eq!(again.len(), 1);
+        assert!(again[0].uncertain);
+        assert_eq!(again[0].attempts, 2);
+        store
+            .outbox_failed(again[0].id, Some(131026), "message undeliverable", 22)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.outbox_row(again[0].id).await.unwrap().unwrap().0,
+            "failed"
+        );
+        assert!(store.next_outbox_due().await.unwrap().is_none());
+    }
+);
+
+both!(a_retry_waits_for_its_time, |store: Store| async move {
+    store
+        .commit(Batch {
+            at: 1,
+            cards: vec![card(0, 1, "new")],
+            outbox: vec![OutboxNew {
+                card_id: 0,
+                message_key: "out-1-1".into(),
+                phone_number_id: "106".into(),
+                recipient: "5511987650001".into(),
+                request: "{}".into(),
+                at: 1,
+            }],
+            ..Batch::default()
+        })
+        .await
+        .unwrap();
+    let row = store.claim_outbox(1, 100, 10).await.unwrap().remove(0);
+    store
+        .outbox_retry(row.id, 50, Some(130429), "throughput", 2)
+        .await
+        .unwrap();
+    assert_eq!(store.next_outbox_due().await.unwrap(), Some(50));
+    assert!(store.claim_outbox(49, 100, 10).await.unwrap().is_empty());
+    assert_eq!(store.claim_outbox(50, 100, 10).await.unwrap().len(), 1);
+});
+
+both!(
+    one_holder_has_a_lease_until_it_runs_out,
+    |store: Store| async move {
+        assert!(store.try_lease("engine", "a", 0, 100).await.unwrap());
+        assert!(!store.try_lease("engine", "b", 50, 150).await.unwrap());
+        assert!(store.try_lease("engine", "a", 60, 160).await.unwrap());
+        assert!(store.try_lease("engine", "b", 161, 260).await.unwrap());
+        store.release_lease("engine", "b").await.unwrap();
+        assert!(store.try_lease("engine", "a", 170, 270).await.unwrap());
+    }
+);
+
+both!(
+    search_finds_cards_by_any_word_and_respects_the_pipe,
+    |store: Store| async move {
+        let mut sales = card(1, 1, "new");
+        sales.pipe = "sales".into();
+        store
+            .commit(Batch {
+                at: 1,
+                cards: vec![card(0, 1, "new"), sales],
+                search: vec![
+                    SearchRow {
+                        card_id: 0,
+                        pipe: "support".into(),
+                        body: "Maria Souza: quero um reembolso do pedido 8812".into(),
+                    },
+                    SearchRow {
+                        card_id: 1,
+                        pipe: "sales".into(),
+                        body: "reembolso talvez".into(),
+                    },
+                ],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            store.search("support", "Reembolso 8812", 10).await.unwrap(),
+            vec![0]
+        );
+        assert_eq!(
+            store.search("sales", "reembolso", 10).await.unwrap(),
+            vec![1]
+        );
+        assert!(store
+            .search("support", "talvez", 10)
+            .await
+            .unwrap()
+            .is_empty());
+        // FTS syntax typed by a person is only words.
+        assert!(store
+            .search("support", "\" OR * NEAR(", 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+);
+
+both!(
+    cards_are_listed_by_filter_and_cursor,
+    |store: Store| async move {
+        let mut b = card(1, 2, "waiting");
+        b.assignee = None;
+        store
+            .commit(Batch {
+                at: 1,
+                cards: vec![card(0, 1, "new"), b, card(2, 3, "new")],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let new = CardFilter {
+            status: Some("new".into()),
+            ..CardFilter::default()
+        };
+        let ids: Vec<i64> = store
+            .cards("support", &new, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, vec![0, 2]);
+        let page = CardFilter {
+            after: Some(0),
+            ..CardFilter::default()
+        };
+        let ids: Vec<i64> = store
+            .cards("support", &page, 1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, vec![1]);
+        let mine = CardFilter {
+            assignee: Some("ana@acme.com".into()),
+            ids: Some(vec![2]),
+            ..CardFilter::default()
+        };
+        assert_eq!(store.cards("support", &mine, 10).await.unwrap().len(), 1);
+    }
+);
+
+#[tokio::test]
+async fn a_bad_url_says_which_databases_are_supported() {
+    let err = Store::open("mysql://x").await.unwrap_err().to_string();
+    assert!(
+        err.contains("sqlite://") && err.contains("postgres://"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_postgres_is_one_sentence_without_the_password() {
+    let err = Store::open("postgres://u:secret@127.0.0.1:1/db")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("cannot open the database postgres://u:***@127.0.0.1:1/db"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"));
+}

@@ -1,0 +1,142 @@
+-- The server's backbone on SQLite. Times are milliseconds since the Unix
+-- epoch (UTC) in INTEGER columns, so both databases share one set of queries.
+
+-- Every webhook body exactly as received, stored before Meta gets its 200.
+CREATE TABLE wa_inbox (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    body_hash     TEXT    NOT NULL UNIQUE,     -- sha-256 of the raw body: identical retries are one row
+    body          BLOB    NOT NULL,
+    received_at   INTEGER NOT NULL,
+    processed_at  INTEGER,                     -- NULL while waiting for the processor
+    note          TEXT                         -- why the body was flagged (bad JSON, unknown number …)
+);
+CREATE INDEX wa_inbox_waiting ON wa_inbox (id) WHERE processed_at IS NULL;
+
+-- Every input the engine saw, in order: replaying it rebuilds the engine's
+-- state exactly (the engine is deterministic).
+CREATE TABLE engine_events (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     INTEGER NOT NULL,
+    event  TEXT    NOT NULL
+);
+
+-- The workflow texts each engine event ran against.
+CREATE TABLE workflow_versions (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    hash       TEXT    NOT NULL,
+    sources    TEXT    NOT NULL,              -- JSON: {path: text}
+    loaded_at  INTEGER NOT NULL
+);
+
+CREATE TABLE contacts (
+    wa_id             TEXT PRIMARY KEY,
+    user_id           TEXT,                   -- BSUID
+    username          TEXT,
+    name              TEXT NOT NULL DEFAULT '',
+    phone             TEXT NOT NULL DEFAULT '',
+    window_closes_at  INTEGER,
+    updated_at        INTEGER NOT NULL
+);
+
+-- Cards as the engine last left them; `view` is the card's JSON (api.md).
+CREATE TABLE cards (
+    id                INTEGER PRIMARY KEY,    -- the engine's card id
+    pipe              TEXT    NOT NULL,
+    number            INTEGER NOT NULL,
+    contact           TEXT    NOT NULL,
+    status            TEXT    NOT NULL,
+    open              INTEGER NOT NULL,
+    assignee          TEXT,
+    team              TEXT,
+    sla_state         TEXT    NOT NULL DEFAULT 'none',
+    sla_due_at        INTEGER,
+    last_responder    TEXT,
+    template_needed   INTEGER NOT NULL DEFAULT 0,
+    preview           TEXT    NOT NULL DEFAULT '',
+    view              TEXT    NOT NULL,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    UNIQUE (pipe, number)
+);
+CREATE INDEX cards_board ON cards (pipe, status, updated_at);
+CREATE INDEX cards_assignee ON cards (assignee, open);
+
+CREATE TABLE messages (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    card_id        INTEGER NOT NULL REFERENCES cards (id),
+    key            TEXT    NOT NULL,          -- the engine's id: the wamid inbound, `out-…` outbound
+    wamid          TEXT UNIQUE,
+    direction      TEXT    NOT NULL,          -- in | out
+    type           TEXT    NOT NULL,
+    text           TEXT,
+    author         TEXT,
+    status         TEXT,
+    status_rank    INTEGER NOT NULL DEFAULT 0,
+    status_reason  TEXT,
+    at             INTEGER NOT NULL,
+    wa_timestamp   INTEGER,
+    raw            TEXT,
+    UNIQUE (card_id, key)
+);
+CREATE INDEX messages_card ON messages (card_id, at);
+
+CREATE TABLE history (
+    id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    card_id  INTEGER NOT NULL REFERENCES cards (id),
+    at       INTEGER NOT NULL,
+    what     TEXT    NOT NULL,
+    cause    TEXT    NOT NULL                 -- JSON
+);
+CREATE INDEX history_card ON history (card_id, id);
+
+-- Delivery statuses as received, once each; also parks statuses whose
+-- message we have not recorded yet.
+CREATE TABLE wa_statuses (
+    wamid        TEXT    NOT NULL,
+    status       TEXT    NOT NULL,
+    at           INTEGER NOT NULL,
+    reason       TEXT,
+    callback     TEXT,
+    PRIMARY KEY (wamid, status)
+);
+
+-- Replies and notifications waiting to go out, written in the same
+-- transaction as the card change that caused them.
+CREATE TABLE outbox (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    card_id          INTEGER NOT NULL,
+    message_key      TEXT    NOT NULL,
+    phone_number_id  TEXT    NOT NULL,
+    recipient        TEXT    NOT NULL,
+    request          TEXT    NOT NULL,        -- JSON SendRequest
+    state            TEXT    NOT NULL,        -- queued | sending | retry | unknown | accepted | failed
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  INTEGER NOT NULL,
+    claimed_until    INTEGER,
+    wamid            TEXT,
+    last_error_code  INTEGER,
+    last_error       TEXT,
+    uncertain        INTEGER NOT NULL DEFAULT 0,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state IN ('queued', 'retry', 'unknown', 'sending');
+
+-- Things an operator must see that belong to no card.
+CREATE TABLE alerts (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    kind    TEXT    NOT NULL,
+    detail  TEXT    NOT NULL
+);
+
+-- Who does the single-writer work (the engine) when several servers share
+-- one database.
+CREATE TABLE leases (
+    name    TEXT PRIMARY KEY,
+    holder  TEXT    NOT NULL,
+    until   INTEGER NOT NULL
+);
+
+-- Full-text search over messages, contacts and fields.
+CREATE VIRTUAL TABLE search_index USING fts5 (card_id UNINDEXED, pipe UNINDEXED, body, tokenize = 'unicode61 remove_diacritics 2');
