@@ -513,6 +513,7 @@ impl<'e> Simulation<'e> {
                 format!("{field} set to {} (was {}) {by}", show(to), show(from))
             }
             EffectKind::Send {
+                message: _,
                 to,
                 text,
                 template,

@@ -912,7 +912,7 @@ impl<'e> Run<'e, '_> {
         let c = &mut self.state.cards[card];
         let id = format!("out-{}-{}", c.number, c.messages.len() + 1);
         c.messages.push(Message {
-            id,
+            id: id.clone(),
             direction: Direction::Out,
             kind: if name.is_some() {
                 "template".into()
@@ -943,6 +943,7 @@ impl<'e> Run<'e, '_> {
         self.effect(
             Some(card),
             EffectKind::Send {
+                message: id,
                 to: to.to_string(),
                 text,
                 template: name,

@@ -2,11 +2,12 @@
 
 use crate::state::{CardId, Cause};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Something that happened outside the engine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     /// A customer wrote to one of the pipes' numbers.
     Message(Inbound),
@@ -58,7 +59,7 @@ pub enum Event {
 }
 
 /// Who an agent assigns a card to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AssignTo {
     /// One agent.
     Agent(String),
@@ -67,7 +68,7 @@ pub enum AssignTo {
 }
 
 /// A reply's content.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReplyBody {
     /// Free-form text (only inside the 24-hour window).
     Text(String),
@@ -83,7 +84,7 @@ pub enum ReplyBody {
 }
 
 /// An inbound WhatsApp message.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Inbound {
     /// WhatsApp's message id.
     pub id: String,
@@ -170,6 +171,8 @@ pub enum EffectKind {
     },
     /// A message to send to the contact.
     Send {
+        /// The card message it is (its id on the card).
+        message: String,
         /// The WhatsApp id to send to.
         to: String,
         /// What.
