@@ -685,6 +685,9 @@ fn head(l: &Scripted) -> String {
             }
             s
         }
+        ScriptedKind::Event(Event::Undeliverable { card, reason, .. }) => {
+            format!("WhatsApp refuses a message of card #{}: {reason}", card + 1)
+        }
         ScriptedKind::Event(Event::Reply { card, agent, body }) => match body {
             ReplyBody::Text(t) => format!("{agent} replies on card #{}: {}", card + 1, quote(t)),
             ReplyBody::Template {

@@ -202,6 +202,7 @@ impl Scripted {
             ScriptedKind::Event(Event::Move { .. }) => "move",
             ScriptedKind::Event(Event::Set { .. }) => "set",
             ScriptedKind::Event(Event::Assign { .. }) => "assign",
+            ScriptedKind::Event(Event::Undeliverable { .. }) => "undeliverable",
             ScriptedKind::Status { .. } => "status",
             ScriptedKind::Until => "until",
             ScriptedKind::Expect { .. } => "expect",

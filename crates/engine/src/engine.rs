@@ -146,6 +146,48 @@ impl Engine {
         run.out
     }
 
+    /// After the workflow changed: every card on a status its pipe no
+    /// longer has moves to the pipe's initial status, and its history says
+    /// why. Cards of a pipe that is gone are left as they are (the server
+    /// refuses such a change while they are open).
+    pub fn adopt(&self, state: &mut State, now: DateTime<Utc>) -> Outcome {
+        let mut run = Run {
+            engine: self,
+            state,
+            now,
+            out: Outcome::default(),
+            message: None,
+            chain: VecDeque::new(),
+            depth: 0,
+            script_vars: Default::default(),
+            text_matches: Default::default(),
+        };
+        for card in 0..run.state.cards.len() {
+            let Some(pipe) = self.workflow.pipe(&run.state.cards[card].pipe) else {
+                continue;
+            };
+            let from = run.state.cards[card].status.clone();
+            if pipe.status(&from).is_some() {
+                continue;
+            }
+            let Some(initial) = pipe.initial_status() else {
+                continue;
+            };
+            let to = initial.name.clone();
+            let cause = Cause::Engine {
+                reason: format!(
+                    "the workflow no longer has status `{from}`; its cards return to `{to}`"
+                ),
+            };
+            assign::set_open(&mut run, card, initial.kind.is_open_work());
+            run.state.cards[card].status = to.clone();
+            run.clocks_follow_status(card);
+            run.history(card, format!("moved from `{from}` to `{to}`"), &cause);
+            run.effect(Some(card), EffectKind::Moved { from, to }, &cause);
+        }
+        run.out
+    }
+
     /// Applies one event at `now` and returns what follows from it.
     pub fn step(&self, state: &mut State, event: Event, now: DateTime<Utc>) -> Outcome {
         let mut run = Run {
@@ -281,6 +323,13 @@ impl<'e> Run<'e, '_> {
                     }
                 }
             }
+            Event::Undeliverable {
+                card,
+                message,
+                reason,
+                window_closed,
+            } if self.exists(card) => self.undeliverable(card, &message, reason, window_closed),
+            Event::Undeliverable { .. } => {}
             Event::Reply { card, agent, .. }
             | Event::Move { card, agent, .. }
             | Event::Set { card, agent, .. }
@@ -877,6 +926,36 @@ impl<'e> Run<'e, '_> {
         );
         self.started(card, cause, FiredKind::Status(to.to_string()));
         true
+    }
+
+    /// WhatsApp refused a message for good: the card says so, and when the
+    /// window was closed, that only a template can go.
+    fn undeliverable(&mut self, card: CardId, message: &str, reason: String, window_closed: bool) {
+        let cause = Cause::Engine {
+            reason: "WhatsApp refused the message".into(),
+        };
+        if let Some(m) = self.state.cards[card]
+            .messages
+            .iter_mut()
+            .find(|m| m.id == message)
+        {
+            m.status = Some("failed".into());
+        }
+        if window_closed {
+            self.state.cards[card].template_needed = true;
+            let contact = self.state.cards[card].contact.clone();
+            if let Some(c) = self.state.contacts.get_mut(&contact) {
+                c.window_closes_at = Some(self.now);
+            }
+        }
+        self.history(card, format!("message not delivered: {reason}"), &cause);
+        self.effect(
+            Some(card),
+            EffectKind::Failed {
+                what: format!("message not delivered: {reason}"),
+            },
+            &cause,
+        );
     }
 
     /// Sends a reply: free text only inside the 24-hour window, a template always.

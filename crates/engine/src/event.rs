@@ -56,6 +56,18 @@ pub enum Event {
         /// An agent's e-mail or a team name.
         to: AssignTo,
     },
+    /// WhatsApp refused a message we sent, for good (reported by the sender).
+    Undeliverable {
+        /// The card.
+        card: CardId,
+        /// The card message that did not go.
+        message: String,
+        /// Why, in words.
+        reason: String,
+        /// WhatsApp says the 24-hour window is closed (error 131047),
+        /// whatever our clock said: only a template can go now.
+        window_closed: bool,
+    },
 }
 
 /// Who an agent assigns a card to.

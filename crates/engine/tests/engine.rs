@@ -472,3 +472,121 @@ fn the_same_events_give_the_same_effects() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_card_on_a_status_the_new_workflow_lacks_returns_to_the_initial_status() {
+    let e = engine();
+    let mut s = State::default();
+    e.step(
+        &mut s,
+        msg("5511987650001", "Maria", "+55 11 4000-1000", "oi", "w1"),
+        t(0),
+    );
+    e.step(
+        &mut s,
+        Event::Move {
+            card: 0,
+            agent: "ana@acme.com".into(),
+            status: "waiting".into(),
+        },
+        t(1),
+    );
+    // The department head removes `waiting` (and the moves into it).
+    let edited = FLOW
+        .replace("  status waiting paused\n", "")
+        .replace("new -> doing | waiting | done", "new -> doing | done")
+        .replace("doing -> waiting | done", "doing -> done")
+        .replace("  flow waiting -> doing | done\n", "")
+        .replace("when status = waiting", "when status = doing");
+    let e2 = common::engine_for(&edited);
+    let out = e2.adopt(&mut s, t(2));
+    assert_eq!(s.cards[0].status, "new");
+    assert!(out.effects.iter().any(
+        |x| matches!(&x.kind, EffectKind::Moved { from, to } if from == "waiting" && to == "new")
+    ));
+    let last = s.cards[0].history.last().expect("history");
+    assert!(
+        last.cause
+            .to_string()
+            .contains("no longer has status `waiting`"),
+        "{}",
+        last.cause
+    );
+    // A second adoption changes nothing.
+    assert!(e2.adopt(&mut s, t(3)).effects.is_empty());
+}
+
+#[test]
+fn whatsapp_closing_the_window_makes_the_card_ask_for_a_template() {
+    let e = engine();
+    let mut s = State::default();
+    e.step(
+        &mut s,
+        msg("5511987650001", "Maria", "+55 11 4000-1000", "oi", "w1"),
+        t(0),
+    );
+    let sent = s.cards[0]
+        .messages
+        .iter()
+        .find(|m| m.id.starts_with("out-"))
+        .expect("greeting")
+        .id
+        .clone();
+    e.step(
+        &mut s,
+        Event::Undeliverable {
+            card: 0,
+            message: sent.clone(),
+            reason: "(#131047) Re-engagement message".into(),
+            window_closed: true,
+        },
+        t(1),
+    );
+    assert!(s.cards[0].template_needed);
+    let m = s.cards[0]
+        .messages
+        .iter()
+        .find(|m| m.id == sent)
+        .expect("message");
+    assert_eq!(m.status.as_deref(), Some("failed"));
+    // Our clock said the window was open; WhatsApp wins: free text is refused now.
+    let out = e.step(
+        &mut s,
+        Event::Reply {
+            card: 0,
+            agent: "ana@acme.com".into(),
+            body: ReplyBody::Text("oi?".into()),
+        },
+        t(2),
+    );
+    assert!(out
+        .effects
+        .iter()
+        .any(|x| matches!(&x.kind, EffectKind::Refused { what, .. } if what == "reply")));
+}
+
+#[test]
+fn events_round_trip_through_json_for_the_servers_log() {
+    let events = vec![
+        msg("5511987650001", "Maria", "+55 11 4000-1000", "oi", "w1"),
+        Event::Assign {
+            card: 0,
+            agent: "ana@acme.com".into(),
+            to: AssignTo::Team("front".into()),
+        },
+        Event::Reply {
+            card: 0,
+            agent: "a".into(),
+            body: ReplyBody::Template {
+                name: "x".into(),
+                language: "pt_BR".into(),
+                params: vec!["1".into()],
+            },
+        },
+    ];
+    for e in events {
+        let json = serde_json::to_string(&e).expect("serialises");
+        let back: Event = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(serde_json::to_string(&back).expect("again"), json);
+    }
+}

@@ -415,7 +415,9 @@ fn mark_read(shared: &Shared, authorization: Option<&str>, body: &Value) -> Resp
     }
     let wamid = body.get("message_id").and_then(Value::as_str);
     match wamid {
-        Some(wamid) if body.get("messaging_product").and_then(Value::as_str) == Some("whatsapp") => {
+        Some(wamid)
+            if body.get("messaging_product").and_then(Value::as_str) == Some("whatsapp") =>
+        {
             shared.lock().read_marks.push(wamid.to_string());
             Json(json!({ "success": true })).into_response()
         }

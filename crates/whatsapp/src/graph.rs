@@ -600,7 +600,9 @@ pub fn request_body(req: &SendRequest) -> Value {
         Outgoing::Buttons { body, buttons } => {
             let buttons: Vec<Value> = buttons
                 .iter()
-                .map(|(id, title)| json!({ "type": "reply", "reply": { "id": id, "title": title } }))
+                .map(
+                    |(id, title)| json!({ "type": "reply", "reply": { "id": id, "title": title } }),
+                )
                 .collect();
             (
                 "interactive",
@@ -662,15 +664,15 @@ pub(crate) fn check_body(body: &Value) -> Result<(), Refusal> {
     let chars = |s: &str| s.chars().count();
 
     if body.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
-        return refuse(
-            INVALID_PARAMETER,
-            "messaging_product must be \"whatsapp\"",
-        );
+        return refuse(INVALID_PARAMETER, "messaging_product must be \"whatsapp\"");
     }
     // Meta takes `to` when both are present.
     let to = text(body.get("to")).or_else(|| text(body.get("recipient")));
     if to.is_none_or(|to| to.is_empty()) {
-        return refuse(INVALID_PARAMETER, "the parameter to (or recipient) is required");
+        return refuse(
+            INVALID_PARAMETER,
+            "the parameter to (or recipient) is required",
+        );
     }
     let kind = text(body.get("type")).unwrap_or_else(|| "text".to_string());
     let content = body.get(&kind);
