@@ -17,7 +17,9 @@ const PREFIX: &str = "sha256=";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
     /// No `X-Hub-Signature-256` header came with the request.
-    #[error("the request has no X-Hub-Signature-256 header, so it cannot be shown to come from Meta")]
+    #[error(
+        "the request has no X-Hub-Signature-256 header, so it cannot be shown to come from Meta"
+    )]
     Missing,
     /// The header is not `sha256=` followed by 64 hexadecimal digits.
     #[error("the X-Hub-Signature-256 header is not `sha256=` followed by 64 hexadecimal digits")]

@@ -361,28 +361,36 @@ fn read_change(change: &Value, path: &str, updates: &mut Vec<Update>) {
     let contacts = read_contacts(value.get("contacts"));
     let before = updates.len();
 
-    for_each_item(value, field, "messages", &path, updates, |item, at, updates| {
-        match read_message(item, &metadata, &contacts) {
-            Ok(message) => updates.push(Update::Message(message)),
-            Err(problem) => updates.push(malformed(field, at, &problem, item)),
-        }
-    });
-    for_each_item(value, field, "statuses", &path, updates, |item, at, updates| {
-        match read_status(item, &metadata) {
-            Ok(status) => updates.push(Update::Status(status)),
-            Err(problem) => updates.push(malformed(field, at, &problem, item)),
-        }
-    });
-    for_each_item(value, field, "errors", &path, updates, |item, at, updates| {
-        if item.is_object() {
-            updates.push(Update::Error {
+    let messages = items(value, "messages", field, &path, updates);
+    for (i, item) in messages.iter().enumerate() {
+        updates.push(match read_message(item, &metadata, &contacts) {
+            Ok(message) => Update::Message(message),
+            Err(problem) => malformed(field, &format!("{path}.messages[{i}]"), &problem, item),
+        });
+    }
+    let statuses = items(value, "statuses", field, &path, updates);
+    for (i, item) in statuses.iter().enumerate() {
+        updates.push(match read_status(item, &metadata) {
+            Ok(status) => Update::Status(status),
+            Err(problem) => malformed(field, &format!("{path}.statuses[{i}]"), &problem, item),
+        });
+    }
+    let errors = items(value, "errors", field, &path, updates);
+    for (i, item) in errors.iter().enumerate() {
+        updates.push(if item.is_object() {
+            Update::Error {
                 metadata: metadata.clone(),
                 error: read_error(item),
-            });
+            }
         } else {
-            updates.push(malformed(field, at, "is not an object", item));
-        }
-    });
+            malformed(
+                field,
+                &format!("{path}.errors[{i}]"),
+                "is not an object",
+                item,
+            )
+        });
+    }
 
     if updates.len() == before {
         // Nothing we know in it (a new kind of `messages` change?): keep it.
@@ -395,28 +403,23 @@ fn read_change(change: &Value, path: &str, updates: &mut Vec<Update>) {
     }
 }
 
-/// Calls `read` on every item of the list `value[key]`; a non-list is kept raw.
-fn for_each_item(
-    value: &Map<String, Value>,
-    field: &str,
+/// The items of the list `value[key]`; a value that is not a list is kept
+/// raw with a note, and has no items.
+fn items<'v>(
+    value: &'v Map<String, Value>,
     key: &str,
+    field: &str,
     path: &str,
     updates: &mut Vec<Update>,
-    mut read: impl FnMut(&Value, &str, &mut Vec<Update>),
-) {
+) -> &'v [Value] {
     match value.get(key) {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                read(item, &format!("{path}.{key}[{i}]"), updates);
-            }
+        None | Some(Value::Null) => &[],
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            let at = format!("{path}.{key}");
+            updates.push(malformed(field, &at, "is not a list", other));
+            &[]
         }
-        Some(other) => updates.push(malformed(
-            field,
-            &format!("{path}.{key}"),
-            "is not a list",
-            other,
-        )),
     }
 }
 
@@ -505,13 +508,16 @@ fn read_message(
         timestamp,
         text: readable_text(&kind, item),
         kind,
-        context: item.get("context").filter(|c| c.is_object()).map(|c| Context {
-            id: string(c, "id"),
-            from: string(c, "from"),
-            forwarded: c.get("forwarded").and_then(Value::as_bool) == Some(true),
-            frequently_forwarded: c.get("frequently_forwarded").and_then(Value::as_bool)
-                == Some(true),
-        }),
+        context: item
+            .get("context")
+            .filter(|c| c.is_object())
+            .map(|c| Context {
+                id: string(c, "id"),
+                from: string(c, "from"),
+                forwarded: c.get("forwarded").and_then(Value::as_bool) == Some(true),
+                frequently_forwarded: c.get("frequently_forwarded").and_then(Value::as_bool)
+                    == Some(true),
+            }),
         referral: item.get("referral").filter(|r| !r.is_null()).cloned(),
         errors: read_errors(item),
         raw: item.clone(),
@@ -564,7 +570,8 @@ fn integer(number: &serde_json::Number) -> Option<i64> {
     })
 }
 
-/// The `errors[]` of a message or status; items that are not objects are skipped (they stay in `raw`).
+/// The `errors[]` of a message or status; items that are not objects are
+/// skipped (they stay in `raw`).
 fn read_errors(item: &Value) -> Vec<WaError> {
     match item.get("errors") {
         Some(Value::Array(errors)) => errors
@@ -628,8 +635,12 @@ fn readable_text(kind: &str, message: &Value) -> Option<String> {
         "system" => string(payload, "body"),
         "edit" => {
             let edited = payload.get("message")?;
-            let kind = str_at(edited, "type")
-                .or_else(|| PAYLOAD_KINDS.iter().copied().find(|k| edited.get(*k).is_some()))?;
+            let kind = str_at(edited, "type").or_else(|| {
+                PAYLOAD_KINDS
+                    .iter()
+                    .copied()
+                    .find(|k| edited.get(*k).is_some())
+            })?;
             return readable_text(kind, edited);
         }
         // A type we do not know yet: the usual names for readable text.
@@ -660,7 +671,10 @@ fn contact_names(contacts: &Value) -> Option<String> {
     let names: Vec<&str> = contacts
         .as_array()?
         .iter()
-        .filter_map(|card| card.get("name").and_then(|name| str_at(name, "formatted_name")))
+        .filter_map(|card| {
+            card.get("name")
+                .and_then(|name| str_at(name, "formatted_name"))
+        })
         .collect();
     (!names.is_empty()).then(|| names.join(", "))
 }
