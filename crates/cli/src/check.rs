@@ -1,9 +1,9 @@
 //! `switchboard check`: every diagnostic of every file, then what each pipe does.
 
-use crate::files;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use switchboard_lang::{diagnostic, model::Pipe, Severity};
+use switchboard_server::files;
 
 pub fn run(paths: &[PathBuf], json: bool, quiet: bool) -> Result<ExitCode, String> {
     let list = files::flow_files(paths, true)?;

@@ -1,8 +1,8 @@
 //! `switchboard fmt`: rewrite files in the canonical layout.
 
-use crate::files;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use switchboard_server::files;
 
 pub fn run(paths: &[PathBuf], check_only: bool) -> Result<ExitCode, String> {
     let list = files::flow_files(paths, false)?;

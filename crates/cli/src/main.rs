@@ -3,8 +3,8 @@
 //! sentence on stderr and exit code 2 (usage, files) or 1 (findings).
 
 mod check;
-mod files;
 mod fmt;
+mod serve;
 mod simulate;
 mod template;
 mod test;
@@ -59,6 +59,15 @@ enum Command {
         /// Files or folders (default: `workflows/`).
         paths: Vec<PathBuf>,
     },
+    /// Run the server: WhatsApp webhook, engine, timers, outbound sender.
+    Serve {
+        /// Try everything with no Meta account: a fake WhatsApp API in the
+        /// same process and demo secrets.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply the database migrations (serve also does it at start).
+    Migrate,
     /// Share whole workflows between teams as template files.
     #[command(subcommand)]
     Template(TemplateCommand),
@@ -110,6 +119,8 @@ fn main() -> ExitCode {
             template::export(&name, out.as_deref(), &paths)
         }
         Command::Template(TemplateCommand::Import { file, into }) => template::import(&file, &into),
+        Command::Serve { demo } => serve::serve(demo),
+        Command::Migrate => serve::migrate(),
     };
     match result {
         Ok(code) => code,

@@ -6,7 +6,6 @@
 //! due on the way fire first, each at its own instant; then the line's event
 //! is applied at its time.
 
-use crate::files;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -21,6 +20,7 @@ use switchboard_engine::{
 use switchboard_lang::model::Pipe;
 use switchboard_lang::values::format_duration;
 use switchboard_lang::{diagnostic, Severity};
+use switchboard_server::files;
 
 /// How much of a message a timeline line shows.
 const SHOWN_CHARS: usize = 60;

@@ -1,9 +1,9 @@
 //! `switchboard template export|import`: teams trading whole workflows.
 
-use crate::files;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use switchboard_lang::{diagnostic, share};
+use switchboard_server::files;
 
 /// Prints (or writes) one self-contained file with the template and the
 /// templates it is built from.

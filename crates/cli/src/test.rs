@@ -3,12 +3,12 @@
 //! `expect` lines saying what must be true of a card at that time, so a
 //! department head can prove a change before saving it.
 
-use crate::files;
 use crate::simulate::Simulation;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use switchboard_engine::{conversation, Engine};
 use switchboard_lang::diagnostic;
+use switchboard_server::files;
 
 /// Runs every test file under the paths against the workflows under them.
 pub fn run(paths: &[PathBuf]) -> Result<ExitCode, String> {

@@ -185,6 +185,18 @@ impl Engine {
             run.history(card, format!("moved from `{from}` to `{to}`"), &cause);
             run.effect(Some(card), EffectKind::Moved { from, to }, &cause);
         }
+        // Schedules follow the new workflow: the old ones are forgotten,
+        // each new one runs next at its own time after now.
+        run.state
+            .timers
+            .retain(|t| !matches!(t.kind, TimerKind::Schedule { .. }));
+        if run.state.now.is_some() {
+            for p in 0..self.workflow.pipes.len() {
+                for i in 0..self.workflow.pipes[p].schedules.len() {
+                    run.plan_schedule(p, i, now);
+                }
+            }
+        }
         run.out
     }
 

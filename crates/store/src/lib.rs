@@ -504,13 +504,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Meta accepted an outbox message: record its wamid on the row and the
-    /// card's message, and apply any status that arrived before this answer.
+    /// Meta accepted an outbox message (its answer, or a status webhook
+    /// carrying the row's id): record its wamid on the row and the card's
+    /// message, and apply any status that arrived before. A row already
+    /// accepted is left as it is.
     pub async fn outbox_accepted(&self, id: i64, wamid: &str, now: i64) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(
             "UPDATE outbox SET state = 'accepted', wamid = $1, updated_at = $2, claimed_until = NULL \
-             WHERE id = $3 RETURNING card_id, message_key",
+             WHERE id = $3 AND state <> 'accepted' RETURNING card_id, message_key",
         )
         .bind(wamid)
         .bind(now)
@@ -615,6 +617,52 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives back every claim (a new engine holder starts): rows left
+    /// `sending` by a holder that died come back uncertain at once.
+    pub async fn release_claims(&self, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET claimed_until = $1 WHERE state = 'sending' AND claimed_until > $1",
+        )
+        .bind(now - 1)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Which card message has this wamid: `(card, key)`.
+    pub async fn message_owner(&self, wamid: &str) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query("SELECT card_id, key FROM messages WHERE wamid = $1")
+            .bind(wamid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("card_id")?, r.try_get("key")?)),
+            None => None,
+        })
+    }
+
+    /// Notes something about a message's delivery (shown with its status).
+    pub async fn note_message(&self, card: i64, key: &str, note: &str) -> Result<()> {
+        sqlx::query("UPDATE messages SET status_reason = $1 WHERE card_id = $2 AND key = $3")
+            .bind(note)
+            .bind(card)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records an alert on its own.
+    pub async fn alert(&self, alert: &AlertRow) -> Result<()> {
+        sqlx::query("INSERT INTO alerts (at, kind, detail) VALUES ($1, $2, $3)")
+            .bind(alert.at)
+            .bind(&alert.kind)
+            .bind(&alert.detail)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
