@@ -221,11 +221,16 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
         sender_wake.clone(),
         progress.clone(),
     );
+    let (ready, engine_ready) = oneshot::channel();
     tasks.push(tokio::spawn(processor.run(
         engine_rx,
         engine_wake,
         shutdown_rx.clone(),
+        ready,
     )));
+    // The engine has taken the lease and rebuilt its state (or another
+    // server runs it) before the server says it is up.
+    let _ = engine_ready.await;
     let sender = sender::Sender {
         store: store.clone(),
         config: config.clone(),

@@ -149,12 +149,19 @@ impl Processor {
         mut commands: mpsc::Receiver<Command>,
         wake: Arc<Notify>,
         mut shutdown: watch::Receiver<bool>,
+        ready: oneshot::Sender<()>,
     ) {
+        // Start-up waits for the first attempt to run the engine.
+        let mut ready = Some(ready);
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            if !self.ensure_active().await {
+            let active = self.ensure_active().await;
+            if let Some(r) = ready.take() {
+                let _ = r.send(());
+            }
+            if !active {
                 tokio::select! {
                     _ = tokio::time::sleep(self.config.lease / 3) => {}
                     _ = shutdown.changed() => {}
