@@ -162,3 +162,20 @@ fn every_crate_says_what_it_is_for() {
         );
     }
 }
+
+#[test]
+fn the_edges_know_nothing_of_the_language() {
+    for edge in ["switchboard-store", "switchboard-whatsapp"] {
+        let deps = dependency_names(edge);
+        for core in [
+            "switchboard-lang",
+            "switchboard-engine",
+            "switchboard-script",
+        ] {
+            assert!(
+                !deps.iter().any(|d| d == core),
+                "{edge} depends on {core}: only the server joins the edges to the engine"
+            );
+        }
+    }
+}
