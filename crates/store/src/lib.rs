@@ -12,8 +12,10 @@
 //! transaction with multi-row statements: the number of statements per
 //! event, not the engine, sets the server's ceiling.
 
+mod accounts;
 mod rows;
 
+pub use accounts::User;
 pub use rows::*;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

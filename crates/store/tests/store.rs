@@ -433,3 +433,62 @@ async fn an_unreachable_postgres_is_one_sentence_without_the_password() {
     );
     assert!(!err.contains("secret"));
 }
+
+both!(
+    users_tokens_and_sessions_find_their_user,
+    |store: Store| async move {
+        let id = store
+            .upsert_user("Ana@Acme.com", "Ana", "agent", Some("$argon2id$x"), 1)
+            .await
+            .unwrap();
+        // Updating without a password keeps it; the e-mail is case-blind.
+        let again = store
+            .upsert_user("ana@acme.com", "Ana Lima", "manager", None, 2)
+            .await
+            .unwrap();
+        assert_eq!(id, again);
+        let ana = store.user_by_email("ANA@acme.com").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                ana.name.as_str(),
+                ana.role.as_str(),
+                ana.password_hash.as_deref()
+            ),
+            ("Ana Lima", "manager", Some("$argon2id$x"))
+        );
+        store
+            .create_token(id, "hash-of-token", "ci", 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .user_by_token("hash-of-token", 4)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            id
+        );
+        assert!(store.user_by_token("other", 4).await.unwrap().is_none());
+        store
+            .create_session("hash-of-session", id, "csrf-1", 100, 5)
+            .await
+            .unwrap();
+        let (user, csrf) = store.session("hash-of-session", 50).await.unwrap().unwrap();
+        assert_eq!((user.id, csrf.as_str()), (id, "csrf-1"));
+        assert!(
+            store
+                .session("hash-of-session", 100)
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+        store.delete_session("hash-of-session").await.unwrap();
+        assert!(store
+            .session("hash-of-session", 50)
+            .await
+            .unwrap()
+            .is_none());
+    }
+);
