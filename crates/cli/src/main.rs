@@ -2,6 +2,7 @@
 //! lives in its own module; every error a person can cause ends as one
 //! sentence on stderr and exit code 2 (usage, files) or 1 (findings).
 
+mod accounts;
 mod check;
 mod fmt;
 mod serve;
@@ -68,9 +69,46 @@ enum Command {
     },
     /// Apply the database migrations (serve also does it at start).
     Migrate,
+    /// Manage the people who log in.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens for scripts and integrations.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Share whole workflows between teams as template files.
     #[command(subcommand)]
     Template(TemplateCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a login, or update the one with that e-mail.
+    Add {
+        /// The e-mail they log in with.
+        email: String,
+        /// The name shown.
+        #[arg(long)]
+        name: String,
+        /// admin, manager or agent.
+        #[arg(long)]
+        role: String,
+        /// Read the password from stdin (otherwise one is made up and printed).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new API token (the last word) acting with a user's rights.
+    Create {
+        /// The user's e-mail.
+        #[arg(long)]
+        user: String,
+        /// What the token is for.
+        #[arg(long)]
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -121,6 +159,13 @@ fn main() -> ExitCode {
         Command::Template(TemplateCommand::Import { file, into }) => template::import(&file, &into),
         Command::Serve { demo } => serve::serve(demo),
         Command::Migrate => serve::migrate(),
+        Command::User(UserCommand::Add {
+            email,
+            name,
+            role,
+            password_stdin,
+        }) => accounts::add_user(&email, &name, &role, password_stdin),
+        Command::Token(TokenCommand::Create { user, name }) => accounts::create_token(&user, &name),
     };
     match result {
         Ok(code) => code,

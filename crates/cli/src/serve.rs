@@ -14,7 +14,7 @@ fn config(demo: bool) -> Result<Config, String> {
     )
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, String> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,10 +84,14 @@ async fn wait_for_signals(_running: &switchboard_server::Running) {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The database URL of the settings (secrets are not needed to reach it).
+pub fn database_url() -> Result<String, String> {
+    Ok(config(true)?.database_url)
+}
+
 /// `switchboard migrate`.
 pub fn migrate() -> Result<ExitCode, String> {
-    // Secrets are not needed to migrate: read the settings as the demo does.
-    let url = config(true)?.database_url;
+    let url = database_url()?;
     runtime()?.block_on(async move {
         let store = switchboard_store::Store::open(&url)
             .await

@@ -138,3 +138,91 @@ fn migrate_creates_the_sqlite_database_and_says_it_is_up_to_date() {
     // Twice is fine.
     assert_eq!(run(&dir, &["migrate"], &[]).status.code(), Some(0));
 }
+
+#[test]
+fn users_and_tokens_are_created_from_the_command_line() {
+    let dir = folder("users");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+    c.args([
+        "user",
+        "add",
+        "ana@acme.com",
+        "--name",
+        "Ana",
+        "--role",
+        "agent",
+        "--password-stdin",
+    ])
+    .current_dir(&dir)
+    .env(
+        "SWITCHBOARD_DATABASE_URL",
+        format!("sqlite://{}", dir.join("t.db").display()),
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("user ana@acme.com (Ana) is agent"));
+
+    let made_up = run(
+        &dir,
+        &[
+            "user",
+            "add",
+            "bruno@acme.com",
+            "--name",
+            "Bruno",
+            "--role",
+            "manager",
+        ],
+        &[],
+    );
+    assert!(
+        String::from_utf8_lossy(&made_up.stdout).contains("password: "),
+        "a password is made up and shown once"
+    );
+
+    let token = run(
+        &dir,
+        &["token", "create", "--user", "ana@acme.com", "--name", "ci"],
+        &[],
+    );
+    assert_eq!(token.status.code(), Some(0), "{}", stderr(&token));
+    let stdout = String::from_utf8_lossy(&token.stdout);
+    let last = stdout.split_whitespace().last().unwrap();
+    assert!(last.starts_with("sbt_") && last.len() == 68, "{stdout}");
+
+    let bad_role = run(
+        &dir,
+        &["user", "add", "c@acme.com", "--name", "C", "--role", "boss"],
+        &[],
+    );
+    assert_eq!(bad_role.status.code(), Some(2));
+    assert!(stderr(&bad_role).contains("`boss` is not a role; the roles are admin, manager, agent"));
+    let nobody = run(
+        &dir,
+        &[
+            "token",
+            "create",
+            "--user",
+            "nobody@acme.com",
+            "--name",
+            "x",
+        ],
+        &[],
+    );
+    assert!(
+        stderr(&nobody).contains("there is no user `nobody@acme.com`"),
+        "{}",
+        stderr(&nobody)
+    );
+}

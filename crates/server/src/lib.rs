@@ -7,6 +7,7 @@
 //! per batch with cards, history and queued replies) → `sender` (Graph API,
 //! pacing, retries) → back as statuses through the webhook.
 
+pub mod accounts;
 pub mod config;
 pub mod files;
 mod ingest;
