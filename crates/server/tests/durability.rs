@@ -27,18 +27,26 @@ async fn a_restart_keeps_cards_numbers_and_sends_nothing_twice() {
     let h = Harness::start(FLOW).await;
     h.customer_says(MARIA, "Maria", "wamid.a1", "Oi").await;
     h.fake.wait_for_sends(1, Duration::from_secs(20)).await;
-    h.card_when(1, |c| c.last_responder.as_deref() == Some("team")).await;
+    h.card_when(1, |c| c.last_responder.as_deref() == Some("team"))
+        .await;
     let h = h.restart().await;
     // Maria's next message joins her open card; Ana gets card 2.
-    h.customer_says(MARIA, "Maria", "wamid.a2", "Ainda aí?").await;
+    h.customer_says(MARIA, "Maria", "wamid.a2", "Ainda aí?")
+        .await;
     h.customer_says(ANA, "Ana", "wamid.b1", "Olá").await;
     h.settle().await;
     let sent = h.fake.wait_for_sends(2, Duration::from_secs(20)).await;
-    let maria = h.card_when(1, |c| c.last_responder.as_deref() == Some("customer")).await;
+    let maria = h
+        .card_when(1, |c| c.last_responder.as_deref() == Some("customer"))
+        .await;
     let ana = h.card_when(2, |_| true).await;
     assert_eq!((maria.contact.as_str(), ana.contact.as_str()), (MARIA, ANA));
     assert_eq!(h.running.store().messages(maria.id).await.unwrap().len(), 3);
-    assert_eq!(sent.len(), 2, "one greeting each, none sent again: {sent:?}");
+    assert_eq!(
+        sent.len(),
+        2,
+        "one greeting each, none sent again: {sent:?}"
+    );
     h.finish().await;
 }
 
@@ -54,23 +62,46 @@ async fn a_timer_set_before_a_restart_fires_after_it_and_only_once() {
     // The timer lives only in the stored log: a new server rebuilds it.
     let h = h.restart().await;
     let store = h.running.store().clone();
-    assert!(h.running.until(Duration::from_secs(20), || {
-        let store = store.clone();
-        async move { store.history(0).await.unwrap_or_default().iter().any(|e| e.what.contains("still waiting")) }
-    }).await, "the idle timer fired after the restart");
+    assert!(
+        h.running
+            .until(Duration::from_secs(20), || {
+                let store = store.clone();
+                async move {
+                    store
+                        .history(0)
+                        .await
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|e| e.what.contains("still waiting"))
+                }
+            })
+            .await,
+        "the idle timer fired after the restart"
+    );
     let h = h.restart().await;
     h.customer_says(ANA, "Ana", "wamid.t2", "Olá").await;
     h.settle().await;
-    assert_eq!(history_has(&h, 0, "still waiting").await, 1, "fired once, not again after the second restart");
+    assert_eq!(
+        history_has(&h, 0, "still waiting").await,
+        1,
+        "fired once, not again after the second restart"
+    );
     h.finish().await;
 }
 
 #[tokio::test]
 async fn a_reload_with_errors_is_refused_and_the_running_workflow_stays() {
     let h = Harness::start(FLOW).await;
-    std::fs::write(h.dir.join("support.flow"), FLOW.replace("status done done", "status done donee")).unwrap();
+    std::fs::write(
+        h.dir.join("support.flow"),
+        FLOW.replace("status done done", "status done donee"),
+    )
+    .unwrap();
     let refused = h.running.reload().await.unwrap_err();
-    assert!(refused.contains("has errors") && refused.contains("support.flow:"), "{refused}");
+    assert!(
+        refused.contains("has errors") && refused.contains("support.flow:"),
+        "{refused}"
+    );
     h.customer_says(MARIA, "Maria", "wamid.r1", "Oi").await;
     h.fake.wait_for_sends(1, Duration::from_secs(20)).await;
     h.finish().await;
@@ -85,11 +116,15 @@ async fn a_reload_that_removes_a_status_returns_its_cards_to_the_initial_one() {
     );
     std::fs::write(h.dir.join("support.flow"), &flow).unwrap();
     h.running.reload().await.expect("the new workflow checks");
-    h.customer_says(MARIA, "Maria", "wamid.s1", "pode esperar").await;
+    h.customer_says(MARIA, "Maria", "wamid.s1", "pode esperar")
+        .await;
     h.card_when(1, |c| c.status == "waiting").await;
     let without = FLOW
         .replace("  status waiting paused\n", "")
-        .replace("flow new -> doing | waiting | done", "flow new -> doing | done")
+        .replace(
+            "flow new -> doing | waiting | done",
+            "flow new -> doing | done",
+        )
         .replace("flow doing -> waiting | done", "flow doing -> done")
         .replace("  flow waiting -> doing | done\n", "");
     std::fs::write(h.dir.join("support.flow"), &without).unwrap();
@@ -98,7 +133,11 @@ async fn a_reload_that_removes_a_status_returns_its_cards_to_the_initial_one() {
     let card = h.card_when(1, |c| c.status == "new").await;
     let history = h.running.store().history(card.id).await.unwrap();
     let last = history.last().unwrap();
-    assert!(last.what == "moved from `waiting` to `new`" && last.cause.contains("no longer has status `waiting`"), "{last:?}");
+    assert!(
+        last.what == "moved from `waiting` to `new`"
+            && last.cause.contains("no longer has status `waiting`"),
+        "{last:?}"
+    );
     // And after a restart (replay through both versions) it is still there.
     let h = h.restart().await;
     h.customer_says(MARIA, "Maria", "wamid.s2", "oi").await;
@@ -115,7 +154,10 @@ async fn a_reload_that_drops_a_pipe_with_open_cards_is_refused() {
     let other = FLOW.replace("pipe support \"Support\"", "pipe helpdesk \"Helpdesk\"");
     std::fs::write(h.dir.join("support.flow"), other).unwrap();
     let refused = h.running.reload().await.unwrap_err();
-    assert!(refused.contains("pipe `support` (1 open cards)"), "{refused}");
+    assert!(
+        refused.contains("pipe `support` (1 open cards)"),
+        "{refused}"
+    );
     h.finish().await;
 }
 
@@ -124,16 +166,32 @@ async fn two_servers_on_one_postgres_never_process_or_send_twice() {
     let h = Harness::start_on(FLOW, Backend::Postgres).await;
     let mut config = h.config.clone();
     config.lease = Duration::from_secs(2);
-    let second = switchboard_server::start(config).await.expect("a second server");
+    let second = switchboard_server::start(config)
+        .await
+        .expect("a second server");
     let http = reqwest::Client::new();
     // Webhooks reach both servers; each is stored by the one that got it.
     for i in 0..20 {
         let from = format!("55119876{i:05}");
-        let body = switchboard_whatsapp::webhook::text_message_body(&common::metadata(), &from, "Cliente", &format!("wamid.two.{i}"), 1_790_000_000 + i, "Oi");
-        let addr = if i % 2 == 0 { h.running.addr } else { second.addr };
+        let body = switchboard_whatsapp::webhook::text_message_body(
+            &common::metadata(),
+            &from,
+            "Cliente",
+            &format!("wamid.two.{i}"),
+            1_790_000_000 + i,
+            "Oi",
+        );
+        let addr = if i % 2 == 0 {
+            h.running.addr
+        } else {
+            second.addr
+        };
         let answer = http
             .post(format!("http://{addr}/webhooks/whatsapp"))
-            .header("x-hub-signature-256", switchboard_whatsapp::signature::sign("test-secret", body.as_bytes()))
+            .header(
+                "x-hub-signature-256",
+                switchboard_whatsapp::signature::sign("test-secret", body.as_bytes()),
+            )
             .body(body)
             .send()
             .await
@@ -144,13 +202,26 @@ async fn two_servers_on_one_postgres_never_process_or_send_twice() {
     h.settle().await;
     let store = h.running.store();
     for n in 1..=20 {
-        assert!(store.card_by_number("support", n).await.unwrap().is_some(), "card {n}");
+        assert!(
+            store.card_by_number("support", n).await.unwrap().is_some(),
+            "card {n}"
+        );
     }
-    assert!(store.card_by_number("support", 21).await.unwrap().is_none(), "no card twice");
-    let mut to: Vec<String> = sent.iter().map(|s| s.body["to"].as_str().unwrap().to_string()).collect();
+    assert!(
+        store.card_by_number("support", 21).await.unwrap().is_none(),
+        "no card twice"
+    );
+    let mut to: Vec<String> = sent
+        .iter()
+        .map(|s| s.body["to"].as_str().unwrap().to_string())
+        .collect();
     to.sort();
     to.dedup();
-    assert_eq!((sent.len(), to.len()), (20, 20), "each greeting sent exactly once");
+    assert_eq!(
+        (sent.len(), to.len()),
+        (20, 20),
+        "each greeting sent exactly once"
+    );
     second.stop().await;
     h.finish().await;
 }
