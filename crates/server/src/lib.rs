@@ -8,6 +8,7 @@
 //! pacing, retries) → back as statuses through the webhook.
 
 pub mod accounts;
+pub mod api;
 pub mod config;
 pub mod files;
 mod ingest;
@@ -54,6 +55,17 @@ pub(crate) struct App {
     pub(crate) store: Store,
     pub(crate) inbox: mpsc::Sender<ingest::InboxJob>,
     pub(crate) metrics: Arc<Metrics>,
+    /// The running workflow (None until the engine started).
+    pub(crate) workflow: watch::Receiver<Option<Arc<switchboard_lang::model::Workflow>>>,
+    /// The engine's inbox for agents' actions.
+    pub(crate) engine: mpsc::Sender<Command>,
+}
+
+/// Milliseconds since the epoch as RFC 3339 (UTC, seconds).
+pub(crate) fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// An API error: `{ "error": { "code", "message" } }` with its status.
@@ -71,6 +83,14 @@ fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
+        .route("/api/openapi.json", get(api::openapi))
+        .route("/api/pipes", get(api::pipes))
+        .route("/api/pipes/{pipe}/cards", get(api::cards))
+        .route("/api/cards/{id}", get(api::card))
+        .route("/api/cards/{id}/reply", axum::routing::post(api::reply))
+        .route("/api/cards/{id}/move", axum::routing::post(api::move_card))
+        .route("/api/cards/{id}/assign", axum::routing::post(api::assign))
+        .route("/api/cards/{id}/fields", axum::routing::patch(api::fields))
         .route(
             "/webhooks/whatsapp",
             get(ingest::handshake)
@@ -205,6 +225,8 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
     let sender_wake = Arc::new(Notify::new());
     let active = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(watch::Sender::new(0_u64));
+    let shared = Arc::new(watch::Sender::new(None));
+    let workflow = shared.subscribe();
     let mut tasks = Vec::new();
 
     tasks.push(tokio::spawn(ingest::inbox_writer(
@@ -221,6 +243,7 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
         active.clone(),
         sender_wake.clone(),
         progress.clone(),
+        shared,
     );
     let (ready, engine_ready) = oneshot::channel();
     tasks.push(tokio::spawn(processor.run(
@@ -248,6 +271,8 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
         store: store.clone(),
         inbox: inbox_tx,
         metrics: metrics.clone(),
+        workflow,
+        engine: engine_tx.clone(),
     };
     let mut stop = shutdown_rx;
     tasks.push(tokio::spawn(async move {

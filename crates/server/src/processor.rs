@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use switchboard_engine::state::{CardId, Direction, Responder};
 use switchboard_engine::{view, EffectKind, Engine, Event, Inbound, Outcome, State};
+use switchboard_lang::model::Workflow;
 use switchboard_store::{
     AlertRow, Batch, CardRow, ContactRow, HistoryRow, InboxRow, MessageRow, OutboxNew, SearchRow,
     StatusOutcome, StatusRow, Store,
@@ -32,6 +33,14 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 pub enum Command {
     /// Read the workflow folder again; answer what happened or why not.
     Reload(oneshot::Sender<Result<String, String>>),
+    /// An agent's action (reply, move, assignment, fields); answers what the
+    /// engine did to the card, once it is stored.
+    Act {
+        /// The action.
+        event: Event,
+        /// What the engine did.
+        answer: oneshot::Sender<Result<Vec<EffectKind>, String>>,
+    },
     /// WhatsApp refused a message for good.
     Undeliverable {
         /// The card.
@@ -80,6 +89,8 @@ pub struct Processor {
     active: Arc<AtomicBool>,
     sender_wake: Arc<Notify>,
     progress: Arc<watch::Sender<u64>>,
+    /// The running workflow, for the API (rights, pipes).
+    shared: Arc<watch::Sender<Option<Arc<Workflow>>>>,
     engine: Option<Engine>,
     files: WorkflowFiles,
     state: State,
@@ -115,6 +126,7 @@ impl Processor {
         active: Arc<AtomicBool>,
         sender_wake: Arc<Notify>,
         progress: Arc<watch::Sender<u64>>,
+        shared: Arc<watch::Sender<Option<Arc<Workflow>>>>,
     ) -> Processor {
         let holder = format!(
             "{}-{}-{}",
@@ -130,6 +142,7 @@ impl Processor {
             active,
             sender_wake,
             progress,
+            shared,
             engine: None,
             files: WorkflowFiles::default(),
             state: State::default(),
@@ -168,6 +181,9 @@ impl Processor {
                     c = commands.recv() => match c {
                         Some(Command::Reload(answer)) => {
                             let _ = answer.send(Err("this server does not run the engine now; reload the one that does".into()));
+                        }
+                        Some(Command::Act { answer, .. }) => {
+                            let _ = answer.send(Err("this server does not run the engine now".into()));
                         }
                         Some(Command::Undeliverable { .. }) => {}
                         None => break,
@@ -308,6 +324,7 @@ impl Processor {
                             .ok_or_else(|| format!("workflow version {version} is missing"))?;
                         let files = WorkflowFiles::from_json(&json)?;
                         let workflow = files.check()?;
+                        let _ = self.shared.send(Some(Arc::new(workflow.clone())));
                         let engine = Engine::new(workflow).with_explanations(false);
                         engine.adopt(&mut self.state, at);
                         self.engine = Some(engine);
@@ -372,6 +389,7 @@ impl Processor {
             .await
             .map_err(|e| e.to_string())?;
         self.log(now, &Logged::Workflow { version });
+        let _ = self.shared.send(Some(Arc::new(workflow.clone())));
         let engine = Engine::new(workflow).with_explanations(false);
         let out = engine.adopt(&mut self.state, now);
         let pipes = engine.workflow().pipes.len();
@@ -411,6 +429,20 @@ impl Processor {
                 }
                 let _ = answer.send(result);
                 Ok(())
+            }
+            Command::Act { event, answer } => {
+                let effects = self.apply(event, None);
+                match self.commit().await {
+                    Ok(()) => {
+                        let _ = answer.send(Ok(effects));
+                        Ok(())
+                    }
+                    Err(e) => {
+                        let _ =
+                            answer.send(Err("the change could not be stored; try again".into()));
+                        Err(e)
+                    }
+                }
             }
             Command::Undeliverable {
                 card,
@@ -507,8 +539,9 @@ impl Processor {
         }
     }
 
-    /// Applies one input: due timers first, then the event.
-    fn apply(&mut self, event: Event, via: Option<String>) {
+    /// Applies one input: due timers first, then the event. Returns what
+    /// the event itself did.
+    fn apply(&mut self, event: Event, via: Option<String>) -> Vec<EffectKind> {
         let now = self.clock();
         self.log(
             now,
@@ -518,12 +551,14 @@ impl Processor {
             },
         );
         let Some(engine) = &self.engine else {
-            return;
+            return Vec::new();
         };
         let timers = engine.advance(&mut self.state, now);
         let out = engine.step(&mut self.state, event, now);
+        let effects = out.effects.iter().map(|e| e.kind.clone()).collect();
         self.absorb(timers, now);
         self.absorb(out, now);
+        effects
     }
 
     /// One stored webhook body.

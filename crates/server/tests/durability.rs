@@ -16,7 +16,7 @@ async fn history_has(h: &Harness, card: i64, what: &str) -> usize {
         .store()
         .history(card)
         .await
-        .unwrap()
+        .expect("history")
         .iter()
         .filter(|e| e.what.contains(what))
         .count()
