@@ -622,12 +622,23 @@ impl Processor {
         let Some(from) = m.from.clone().or_else(|| m.from_user_id.clone()) else {
             return Some(format!("message {} has no sender id; kept raw", m.id));
         };
-        let digits: String = m
+        let mut digits: String = m
             .metadata
             .display_phone_number
             .chars()
             .filter(char::is_ascii_digit)
             .collect();
+        // A number the workflow names by its phone_number_id wins over the
+        // display number (api.md).
+        if let Some(n) = engine
+            .workflow()
+            .pipes
+            .iter()
+            .flat_map(|p| &p.numbers)
+            .find(|n| n.phone_number_id.as_deref() == Some(m.metadata.phone_number_id.as_str()))
+        {
+            digits = n.digits.clone();
+        }
         let Some(pipe) = pipe_of(engine, &digits) else {
             self.batch.alerts.push(AlertRow {
                 at: crate::now_ms(),
@@ -746,7 +757,14 @@ impl Processor {
                     params,
                 } => {
                     let pipe = self.state.cards[card].pipe.clone();
-                    let phone_number_id = self.numbers.get(&pipe).cloned().unwrap_or_default();
+                    let named = self.engine.as_ref().and_then(|e| {
+                        e.workflow()
+                            .pipe(&pipe)
+                            .and_then(|p| p.numbers.iter().find_map(|n| n.phone_number_id.clone()))
+                    });
+                    let phone_number_id = named
+                        .or_else(|| self.numbers.get(&pipe).cloned())
+                        .unwrap_or_default();
                     let message_out = match template {
                         Some(name) => Outgoing::Template {
                             name,

@@ -382,3 +382,29 @@ async fn health_and_metrics_answer() {
     );
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_number_named_by_its_id_in_the_workflow_routes_and_sends_by_that_id() {
+    let flow = FLOW.replace(
+        "number \"+55 11 4000-1000\"",
+        "number \"+55 11 4000-7777\" id \"777000\"",
+    );
+    let h = Harness::start(&flow).await;
+    // Meta's display number differs from what the workflow says; the id decides.
+    let meta = switchboard_whatsapp::webhook::Metadata {
+        phone_number_id: "777000".into(),
+        display_phone_number: "551140001000".into(),
+    };
+    let body = switchboard_whatsapp::webhook::text_message_body(
+        &meta,
+        MARIA,
+        "Maria",
+        "wamid.id",
+        1_790_000_000,
+        "Oi",
+    );
+    assert_eq!(h.post_signed(body.as_bytes()).await.status(), 200);
+    let sent = h.fake.wait_for_sends(1, Duration::from_secs(20)).await;
+    assert_eq!(sent[0].phone_number_id, "777000");
+    h.finish().await;
+}
