@@ -48,6 +48,19 @@ pub fn serve(demo: bool) -> Result<ExitCode, String> {
                 "demo: replies go to a fake WhatsApp API at {}",
                 fake.base_url()
             );
+            eprintln!(
+                "demo: play a customer at http://{}/demo/phone",
+                running.addr
+            );
+            for u in running.demo_users {
+                eprintln!(
+                    "demo: log in as {} / {} ({}: {})",
+                    u.email,
+                    switchboard_server::web::demo::PASSWORD,
+                    u.role,
+                    u.what
+                );
+            }
         }
         wait_for_signals(&running).await;
         eprintln!("stopping: finishing the work in flight");

@@ -22,9 +22,9 @@ use tokio::sync::oneshot;
 /// An API error: its status, a stable code and one sentence.
 #[derive(Debug)]
 pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
 }
 
 impl ApiError {
@@ -94,7 +94,7 @@ pub(crate) fn may_see(user: &User, pipe: &Pipe) -> bool {
         })
 }
 
-fn workflow(app: &App) -> Result<Arc<Workflow>, ApiError> {
+pub(crate) fn workflow(app: &App) -> Result<Arc<Workflow>, ApiError> {
     app.workflow.borrow().clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -233,7 +233,7 @@ fn card_view(row: &CardRow) -> Value {
 }
 
 /// The card behind an API id (`c_support_12`), if the user may see it.
-async fn visible_card(app: &App, user: &User, id: &str) -> Result<CardRow, ApiError> {
+pub(crate) async fn visible_card(app: &App, user: &User, id: &str) -> Result<CardRow, ApiError> {
     let wf = workflow(app)?;
     let Some((pipe, number)) = id
         .strip_prefix("c_")
@@ -326,9 +326,8 @@ fn text_of(m: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError
     }
 }
 
-/// Asks the engine to apply an agent's action and answers with the card,
-/// or with the engine's reason when it refused.
-async fn act(app: &App, row: &CardRow, event: Event) -> Response {
+/// Asks the engine to apply an agent's action; what it did, once stored.
+pub(crate) async fn engine_act(app: &App, event: Event) -> Result<Vec<EffectKind>, ApiError> {
     let (answer, effects) = oneshot::channel();
     if app
         .engine
@@ -336,26 +335,44 @@ async fn act(app: &App, row: &CardRow, event: Event) -> Response {
         .await
         .is_err()
     {
-        return internal("the engine has stopped").into_response();
+        return Err(internal("the engine has stopped"));
     }
-    let effects = match effects.await {
-        Ok(Ok(e)) => e,
-        Ok(Err(e)) => return api_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e),
-        Err(_) => return internal("the engine has stopped").into_response(),
-    };
-    for e in &effects {
-        match e {
-            // A value of the wrong type is invalid input (422); anything
-            // else refused conflicts with the card's state or the flow (409).
-            EffectKind::Refused { what, reason } if what.starts_with("set ") => {
-                return unprocessable(reason).into_response();
-            }
-            EffectKind::Refused { reason, .. } => {
-                return api_error(StatusCode::CONFLICT, "refused", reason);
-            }
-            EffectKind::Failed { what } => return unprocessable(what).into_response(),
-            _ => {}
+    match effects.await {
+        Ok(Ok(e)) => Ok(e),
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e,
+        )),
+        Err(_) => Err(internal("the engine has stopped")),
+    }
+}
+
+/// The engine's refusal among what it did, as an API error.
+pub(crate) fn refusal(effects: &[EffectKind]) -> Option<ApiError> {
+    effects.iter().find_map(|e| match e {
+        // A value of the wrong type is invalid input (422); anything else
+        // refused conflicts with the card's state or the flow (409).
+        EffectKind::Refused { what, reason } if what.starts_with("set ") => {
+            Some(unprocessable(reason))
         }
+        EffectKind::Refused { reason, .. } => {
+            Some(ApiError::new(StatusCode::CONFLICT, "refused", reason))
+        }
+        EffectKind::Failed { what } => Some(unprocessable(what)),
+        _ => None,
+    })
+}
+
+/// Applies an agent's action and answers with the card, or with the
+/// engine's reason when it refused.
+async fn act(app: &App, row: &CardRow, event: Event) -> Response {
+    let effects = match engine_act(app, event).await {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    if let Some(refused) = refusal(&effects) {
+        return refused.into_response();
     }
     match app.store.card(row.id).await {
         Ok(Some(fresh)) => full_card(app, &fresh).await,
@@ -364,7 +381,7 @@ async fn act(app: &App, row: &CardRow, event: Event) -> Response {
     }
 }
 
-fn engine_card(row: &CardRow) -> usize {
+pub(crate) fn engine_card(row: &CardRow) -> usize {
     usize::try_from(row.id).unwrap_or(usize::MAX)
 }
 

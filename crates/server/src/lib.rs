@@ -15,6 +15,7 @@ mod ingest;
 pub mod metrics;
 mod processor;
 mod sender;
+pub mod web;
 pub mod workflows;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -59,6 +60,18 @@ pub(crate) struct App {
     pub(crate) workflow: watch::Receiver<Option<Arc<switchboard_lang::model::Workflow>>>,
     /// The engine's inbox for agents' actions.
     pub(crate) engine: mpsc::Sender<Command>,
+    /// The server did something (pages refresh live).
+    pub(crate) progress: Arc<watch::Sender<u64>>,
+    /// The web pages.
+    pub(crate) pages: Arc<web::Pages>,
+    /// Failed log-ins.
+    pub(crate) logins: Arc<web::session::LoginLimiter>,
+    /// This server's own address (the phone simulator posts to it).
+    pub(crate) self_url: String,
+    /// The demo's fake Graph API.
+    pub(crate) fake: Option<Arc<FakeGraph>>,
+    /// What the phone simulator sent.
+    pub(crate) demo_log: Arc<web::demo::DemoLog>,
 }
 
 /// Milliseconds since the epoch as RFC 3339 (UTC, seconds).
@@ -97,6 +110,7 @@ fn router(app: App) -> Router {
                 .post(ingest::receive)
                 .layer(DefaultBodyLimit::max(limit)),
         )
+        .merge(web::routes())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(app)
 }
@@ -125,8 +139,10 @@ async fn metrics_text(State(app): State<App>) -> Response {
 pub struct Running {
     /// The address it listens on.
     pub addr: SocketAddr,
-    /// The fake Graph API of the demo (also used by tests).
-    pub fake: Option<FakeGraph>,
+    /// The fake Graph API of the demo.
+    pub fake: Option<Arc<FakeGraph>>,
+    /// The demo's users, to print at start.
+    pub demo_users: &'static [web::demo::DemoUser],
     store: Store,
     metrics: Arc<Metrics>,
     shutdown: watch::Sender<bool>,
@@ -206,7 +222,8 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
             .await
             .map_err(|e| format!("cannot start the demo's fake WhatsApp API: {e}"))?;
         config.api_base = fake.base_url();
-        Some(fake)
+        web::demo::seed(&store).await?;
+        Some(Arc::new(fake))
     } else {
         None
     };
@@ -273,6 +290,12 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
         metrics: metrics.clone(),
         workflow,
         engine: engine_tx.clone(),
+        progress: progress.clone(),
+        pages: Arc::new(web::Pages::new()),
+        logins: Arc::new(web::session::LoginLimiter::default()),
+        self_url: format!("http://{addr}"),
+        fake: fake.clone(),
+        demo_log: Arc::new(web::demo::DemoLog::default()),
     };
     let mut stop = shutdown_rx;
     tasks.push(tokio::spawn(async move {
@@ -286,9 +309,12 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
         }
     }));
     tracing::info!(%addr, database = %switchboard_store::redact(&config.database_url), "switchboard listening");
+    let demo_users: &'static [web::demo::DemoUser] =
+        if config.demo { web::demo::USERS } else { &[] };
     Ok(Running {
         addr,
         fake,
+        demo_users,
         store,
         metrics,
         shutdown,

@@ -793,6 +793,29 @@ impl Store {
         rows.iter().map(CardRow::from_row).collect()
     }
 
+    /// How many cards each status of a pipe holds.
+    pub async fn count_by_status(&self, pipe: &str) -> Result<Vec<(String, i64)>> {
+        let rows =
+            sqlx::query("SELECT status, COUNT(*) AS n FROM cards WHERE pipe = $1 GROUP BY status")
+                .bind(pipe)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    /// How many open cards a pipe has.
+    pub async fn count_open(&self, pipe: &str) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM cards WHERE pipe = $1 AND open = 1")
+                .bind(pipe)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
     /// A card's messages, in time order.
     pub async fn messages(&self, card: i64) -> Result<Vec<StoredMessage>> {
         let rows = sqlx::query(

@@ -1,0 +1,371 @@
+//! The pages agents and managers work in: their boards, a board, a card
+//! (conversation, reply, move, history), and the live-update stream.
+
+use crate::api::{self, ApiError};
+use crate::web::session::Viewer;
+use crate::App;
+use axum::extract::{Form, Path, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::{context, Value};
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::time::Duration;
+use switchboard_engine::{Event, ReplyBody};
+use switchboard_store::{CardFilter, CardRow};
+
+/// Cards shown per column before "+N more".
+const PER_COLUMN: i64 = 50;
+
+/// A page saying what went wrong, in the viewer's language.
+pub(crate) fn error_page(
+    app: &App,
+    viewer: &Viewer,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    app.pages.render(
+        status,
+        "error.html",
+        context! { t => viewer.t(), lang => viewer.lang, user => user(viewer), csrf => &viewer.csrf,
+        title => status.canonical_reason().unwrap_or("Error"), message },
+    )
+}
+
+fn user(viewer: &Viewer) -> Value {
+    context! { name => &viewer.user.name, email => &viewer.user.email, role => &viewer.user.role }
+}
+
+fn failed(app: &App, viewer: &Viewer, e: ApiError) -> Response {
+    let message = if e.status == StatusCode::NOT_FOUND {
+        viewer.t()["not_found"].clone()
+    } else {
+        e.message
+    };
+    error_page(app, viewer, e.status, &message)
+}
+
+/// `GET /`: the boards the viewer may see.
+pub(crate) async fn home(State(app): State<App>, viewer: Viewer) -> Response {
+    let wf = match api::workflow(&app) {
+        Ok(w) => w,
+        Err(e) => return failed(&app, &viewer, e),
+    };
+    let mut pipes = Vec::new();
+    for p in wf.pipes.iter().filter(|p| api::may_see(&viewer.user, p)) {
+        let open = app.store.count_open(&p.name).await.unwrap_or(0);
+        pipes.push(context! { name => &p.name, title => &p.title, open });
+    }
+    app.pages.render(
+        StatusCode::OK,
+        "home.html",
+        context! { t => viewer.t(), lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf,
+                   pipes, demo => app.config.demo, live => "/events" },
+    )
+}
+
+/// Green when the team answered last, yellow while the customer waits, red
+/// once an SLA ran out.
+fn indicator(row: &CardRow) -> &'static str {
+    if row.sla_state == "breached" {
+        "red"
+    } else {
+        match row.last_responder.as_deref() {
+            Some("team") => "green",
+            Some("customer") => "yellow",
+            _ => "none",
+        }
+    }
+}
+
+fn sla_text(row: &CardRow, t: &std::collections::BTreeMap<String, String>) -> String {
+    let Some(due) = row.sla_due_at else {
+        return String::new();
+    };
+    let left = (due - crate::now_ms()) / 60_000;
+    if row.sla_state == "breached" || left < 0 {
+        format!("{} {}", t["overdue"], minutes(-left))
+    } else {
+        format!("{} {}", t["due_in"], minutes(left))
+    }
+}
+
+fn minutes(m: i64) -> String {
+    if m >= 60 {
+        format!("{}h{:02}", m / 60, m % 60)
+    } else {
+        format!("{m}m")
+    }
+}
+
+fn tile(row: &CardRow, shown: &[String], t: &std::collections::BTreeMap<String, String>) -> Value {
+    let view: serde_json::Value = serde_json::from_str(&row.view).unwrap_or_default();
+    let contact = view["contact"]["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .or(view["contact"]["phone"].as_str())
+        .unwrap_or("")
+        .to_string();
+    let fields: Vec<Value> = shown
+        .iter()
+        .filter_map(|f| {
+            let v = &view["fields"][f];
+            (!v.is_null()).then(|| context! { name => f, value => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()) })
+        })
+        .collect();
+    context! {
+        id => view["id"].as_str().unwrap_or(""), contact, preview => &row.preview,
+        assignee => &row.assignee, fields, indicator => indicator(row), sla_text => sla_text(row, t),
+    }
+}
+
+/// `GET /pipes/{pipe}`: a column per status with its count and cards.
+pub(crate) async fn board(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(pipe): Path<String>,
+) -> Response {
+    let wf = match api::workflow(&app) {
+        Ok(w) => w,
+        Err(e) => return failed(&app, &viewer, e),
+    };
+    let Some(p) = wf.pipe(&pipe).filter(|p| api::may_see(&viewer.user, p)) else {
+        return error_page(
+            &app,
+            &viewer,
+            StatusCode::NOT_FOUND,
+            &viewer.t()["not_found"],
+        );
+    };
+    let counts = app.store.count_by_status(&pipe).await.unwrap_or_default();
+    let shown: Vec<String> = p
+        .fields
+        .iter()
+        .filter(|f| f.shown)
+        .map(|f| f.name.clone())
+        .collect();
+    let mut columns = Vec::new();
+    for s in &p.statuses {
+        let filter = CardFilter {
+            status: Some(s.name.clone()),
+            ..CardFilter::default()
+        };
+        let rows = app
+            .store
+            .cards(&pipe, &filter, PER_COLUMN)
+            .await
+            .unwrap_or_default();
+        let count = counts
+            .iter()
+            .find(|(n, _)| *n == s.name)
+            .map(|(_, c)| *c)
+            .unwrap_or(0);
+        let cards: Vec<Value> = rows.iter().map(|r| tile(r, &shown, viewer.t())).collect();
+        columns.push(context! { name => &s.name, count, cards });
+    }
+    app.pages.render(
+        StatusCode::OK,
+        "board.html",
+        context! { t => viewer.t(), lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf,
+                   pipe => context! { name => &p.name, title => &p.title }, columns, live => "/events" },
+    )
+}
+
+async fn card_page(
+    app: &App,
+    viewer: &Viewer,
+    id: &str,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let row = match api::visible_card(app, &viewer.user, id).await {
+        Ok(r) => r,
+        Err(e) => return failed(app, viewer, e),
+    };
+    let (messages, history) = match (
+        app.store.messages(row.id).await,
+        app.store.history(row.id).await,
+    ) {
+        (Ok(m), Ok(h)) => (m, h),
+        _ => {
+            return error_page(
+                app,
+                viewer,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer",
+            )
+        }
+    };
+    let card: serde_json::Value = serde_json::from_str(&row.view).unwrap_or_default();
+    let fields: Vec<Value> = card["fields"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(name, v)| context! { name, value => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()) })
+                .collect()
+        })
+        .unwrap_or_default();
+    let statuses: Vec<String> = api::workflow(app)
+        .ok()
+        .and_then(|wf| {
+            wf.pipe(&row.pipe)
+                .map(|p| p.statuses.iter().map(|s| s.name.clone()).collect())
+        })
+        .unwrap_or_default();
+    let window_closed = card["window_closes_at"]
+        .as_str()
+        .and_then(|w| chrono::DateTime::parse_from_rfc3339(w).ok())
+        .is_none_or(|w| w.timestamp_millis() <= crate::now_ms());
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            context! { direction => &m.direction, type => &m.kind, text => &m.text, status => &m.status,
+                       status_reason => &m.status_reason, at => crate::rfc3339(m.at) }
+        })
+        .collect();
+    let history: Vec<Value> = history
+        .iter()
+        .map(|h| {
+            context! { at => crate::rfc3339(h.at), what => &h.what, cause => cause_text(&h.cause) }
+        })
+        .collect();
+    app.pages.render(
+        status,
+        "card.html",
+        context! { t => viewer.t(), lang => viewer.lang, user => user(viewer), csrf => &viewer.csrf,
+        card => Value::from_serialize(&card), fields, messages, history, statuses, window_closed,
+        indicator => indicator(&row), error, live => "/events" },
+    )
+}
+
+/// A stored cause (the engine's `Cause` as JSON) in words, as the engine
+/// writes it: "rule `refund` at support.flow:52", an agent's e-mail, …
+fn cause_text(json: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
+    match v["by"].as_str() {
+        Some("rule") => format!("rule `{}` at {}", s("name"), s("at")),
+        Some("agent") => s("email"),
+        Some("customer") => "the customer".into(),
+        Some("timer") => s("what"),
+        Some("engine") => s("reason"),
+        _ => json.to_string(),
+    }
+}
+
+/// `GET /cards/{id}`.
+pub(crate) async fn card(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    card_page(&app, &viewer, &id, StatusCode::OK, None).await
+}
+
+/// The reply form.
+#[derive(Deserialize)]
+pub(crate) struct ReplyForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    text: String,
+}
+
+/// The move form.
+#[derive(Deserialize)]
+pub(crate) struct MoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    status: String,
+}
+
+/// Applies an agent's action from a form: back to the card, or the card
+/// with the engine's reason.
+async fn act_from_form(
+    app: &App,
+    viewer: &Viewer,
+    id: &str,
+    event: impl FnOnce(usize) -> Event,
+) -> Response {
+    let row = match api::visible_card(app, &viewer.user, id).await {
+        Ok(r) => r,
+        Err(e) => return failed(app, viewer, e),
+    };
+    match api::engine_act(app, event(api::engine_card(&row))).await {
+        Ok(effects) => match api::refusal(&effects) {
+            Some(refused) => {
+                card_page(app, viewer, id, refused.status, Some(&refused.message)).await
+            }
+            None => Redirect::to(&format!("/cards/{id}")).into_response(),
+        },
+        Err(e) => card_page(app, viewer, id, e.status, Some(&e.message)).await,
+    }
+}
+
+/// `POST /cards/{id}/reply`.
+pub(crate) async fn reply(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<ReplyForm>,
+) -> Response {
+    if !viewer.csrf_ok(&form.csrf) {
+        return viewer.csrf_refused(&app);
+    }
+    let text = form.text.trim().to_string();
+    if text.is_empty() {
+        return card_page(
+            &app,
+            &viewer,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&viewer.t()["reply_placeholder"]),
+        )
+        .await;
+    }
+    let agent = viewer.user.email.clone();
+    act_from_form(&app, &viewer, &id, |card| Event::Reply {
+        card,
+        agent,
+        body: ReplyBody::Text(text),
+    })
+    .await
+}
+
+/// `POST /cards/{id}/move`.
+pub(crate) async fn move_card(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<MoveForm>,
+) -> Response {
+    if !viewer.csrf_ok(&form.csrf) {
+        return viewer.csrf_refused(&app);
+    }
+    let agent = viewer.user.email.clone();
+    let status = form.status;
+    act_from_form(&app, &viewer, &id, |card| Event::Move {
+        card,
+        agent,
+        status,
+    })
+    .await
+}
+
+/// `GET /events`: a `change` event whenever the server stored something,
+/// so open pages refresh themselves.
+pub(crate) async fn events(
+    State(app): State<App>,
+    _viewer: Viewer,
+) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
+    let progress = app.progress.subscribe();
+    let stream = futures_util::stream::unfold(progress, |mut rx| async move {
+        match rx.changed().await {
+            Ok(()) => Some((Ok(SseEvent::default().event("change").data("")), rx)),
+            Err(_) => None,
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

@@ -1,0 +1,224 @@
+//! The web pages over real HTTP: log-in (CSRF, wrong passwords, the limit),
+//! rights by URL, forms without their token, a reply, a forbidden move with
+//! its reason, and customer text shown as text.
+
+mod common;
+
+use common::Harness;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const FLOW: &str = r#"
+pipe support "Support" {
+  number "+55 11 4000-1000"
+  status new open initial
+  status doing active
+  status done done
+  flow new -> doing
+  flow doing -> done
+  team front { ana@acme.com }
+}
+
+pipe sales "Sales" {
+  number "+55 11 4000-2000"
+  status lead open initial
+  status won done
+  flow lead -> won
+  team closers { rafa@acme.com }
+}
+"#;
+
+/// A browser without JavaScript: keeps cookies, does not follow redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+impl Browser {
+    fn new(h: &Harness) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: h.url(""),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    async fn send(&mut self, r: reqwest::RequestBuilder) -> Page {
+        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let answer = r.header("cookie", cookie.join("; ")).send().await.expect("the server answers");
+        for c in answer.headers().get_all("set-cookie") {
+            let c = c.to_str().expect("ascii");
+            let (kv, _) = c.split_once(';').unwrap_or((c, ""));
+            if let Some((k, v)) = kv.split_once('=') {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        Page {
+            status: answer.status().as_u16(),
+            location: answer.headers().get("location").map(|l| l.to_str().expect("ascii").to_string()),
+            body: answer.text().await.expect("a body"),
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let r = self.http.get(format!("{}{path}", self.base));
+        self.send(r).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let r = self.http.post(format!("{}{path}", self.base)).form(form);
+        self.send(r).await
+    }
+
+    /// The CSRF token of the page's first form.
+    fn csrf(page: &Page) -> String {
+        let at = page.body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+        page.body[at..].split('"').next().expect("a value").to_string()
+    }
+
+    async fn log_in(&mut self, email: &str, password: &str) -> Page {
+        let login = self.get("/login").await;
+        let csrf = Browser::csrf(&login);
+        self.post("/login", &[("csrf", &csrf), ("email", email), ("password", password)]).await
+    }
+}
+
+async fn start() -> Harness {
+    let h = Harness::start(FLOW).await;
+    for (email, role) in [("ana@acme.com", "agent"), ("rafa@acme.com", "agent")] {
+        switchboard_server::accounts::add_user(h.running.store(), email, "Someone", role, Some("long enough password"))
+            .await
+            .expect("user");
+    }
+    h
+}
+
+#[tokio::test]
+async fn pages_need_a_log_in_and_a_right_password() {
+    let h = start().await;
+    let mut b = Browser::new(&h);
+    let home = b.get("/").await;
+    assert_eq!((home.status, home.location.as_deref()), (303, Some("/login")));
+    let wrong = b.log_in("ana@acme.com", "not the password").await;
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.body.contains("That e-mail and password do not match."));
+    let ok = b.log_in("ANA@acme.com", "long enough password").await;
+    assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/")));
+    let session = b.cookies.get("sb_session").expect("a session cookie").clone();
+    assert!(session.starts_with("sbs_"));
+    let home = b.get("/").await;
+    assert!(home.body.contains("/pipes/support") && !home.body.contains("/pipes/sales"), "{}", home.body);
+    // Logging out ends the session.
+    let csrf = Browser::csrf(&home);
+    assert_eq!(b.post("/logout", &[("csrf", &csrf)]).await.status, 303);
+    b.cookies.insert("sb_session".into(), session);
+    assert_eq!(b.get("/").await.status, 303);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_http_only_and_same_site() {
+    let h = start().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let login = http.get(h.url("/login")).send().await.expect("answer");
+    let cookie = login.headers().get("set-cookie").expect("cookie").to_str().expect("ascii").to_string();
+    let body = login.text().await.expect("body");
+    let csrf = Browser::csrf(&Page { status: 200, location: None, body });
+    let token = cookie.split(';').next().expect("kv").to_string();
+    let answer = http
+        .post(h.url("/login"))
+        .header("cookie", token)
+        .form(&[("csrf", csrf.as_str()), ("email", "ana@acme.com"), ("password", "long enough password")])
+        .send()
+        .await
+        .expect("answer");
+    let session = answer.headers().get("set-cookie").expect("session").to_str().expect("ascii");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn log_ins_are_refused_without_their_form_token_and_limited_after_failures() {
+    let h = start().await;
+    let mut b = Browser::new(&h);
+    let forged = b.post("/login", &[("email", "ana@acme.com"), ("password", "long enough password")]).await;
+    assert_eq!(forged.status, 403);
+    for _ in 0..5 {
+        assert_eq!(b.log_in("ana@acme.com", "guess").await.status, 401);
+    }
+    let limited = b.log_in("ana@acme.com", "long enough password").await;
+    assert_eq!(limited.status, 429);
+    assert!(limited.body.contains("Too many attempts"));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn an_agent_of_another_pipe_cannot_open_a_card_by_its_url() {
+    let h = start().await;
+    h.customer_says("5511987650001", "Maria", "wamid.web.1", "Oi").await;
+    h.card_when(1, |_| true).await;
+    let mut rafa = Browser::new(&h);
+    rafa.log_in("rafa@acme.com", "long enough password").await;
+    let page = rafa.get("/cards/c_support_1").await;
+    assert_eq!(page.status, 404);
+    assert!(!page.body.contains("Maria"));
+    assert_eq!(rafa.get("/pipes/support").await.status, 404);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn an_agent_replies_from_the_card_page_and_forms_need_their_token() {
+    let h = start().await;
+    h.customer_says("5511987650001", "Maria", "wamid.web.2", "Oi <script>alert(1)</script> <img src=x onerror=alert(2)>").await;
+    h.card_when(1, |_| true).await;
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    let page = ana.get("/cards/c_support_1").await;
+    assert_eq!(page.status, 200);
+    // The customer's text is text, never markup.
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{}", page.body);
+    assert!(!page.body.contains("<img src=x"));
+    let forged = ana.post("/cards/c_support_1/reply", &[("text", "hi")]).await;
+    assert_eq!(forged.status, 403);
+    let csrf = Browser::csrf(&page);
+    let sent = ana.post("/cards/c_support_1/reply", &[("csrf", &csrf), ("text", "Olá Maria!")]).await;
+    assert_eq!((sent.status, sent.location.as_deref()), (303, Some("/cards/c_support_1")));
+    let out = h.fake.wait_for_sends(1, Duration::from_secs(20)).await;
+    assert_eq!(out[0].body["text"]["body"], "Olá Maria!");
+    let board = ana.get("/pipes/support").await;
+    assert!(board.body.contains("sla-green"), "we answered last: {}", board.body);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_forbidden_move_shows_its_reason() {
+    let h = start().await;
+    h.customer_says("5511987650001", "Maria", "wamid.web.3", "Oi").await;
+    h.card_when(1, |_| true).await;
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    let page = ana.get("/cards/c_support_1").await;
+    let csrf = Browser::csrf(&page);
+    let refused = ana.post("/cards/c_support_1/move", &[("csrf", &csrf), ("status", "done")]).await;
+    assert_eq!(refused.status, 409);
+    assert!(refused.body.contains("the flow does not allow `new` -&gt; `done`"), "{}", refused.body);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn the_phone_simulator_exists_only_in_the_demo() {
+    let h = start().await;
+    let mut b = Browser::new(&h);
+    assert_eq!(b.get("/demo/phone").await.status, 404);
+    h.finish().await;
+}
