@@ -5,11 +5,12 @@
 use crate::assign;
 use crate::eval;
 use crate::event::*;
+use crate::plan::{Candidate, Memo, Node, PipePlan, NO_GUARD};
 use crate::state::*;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::VecDeque;
 use switchboard_lang::model::{
-    Action, NotifyTarget, Pipe, Rule, SetValue, SlaKind, Trigger, Workflow,
+    Action, Condition, NotifyTarget, Pipe, Rule, SetValue, SlaKind, Trigger, Workflow,
 };
 use switchboard_script::Sandbox;
 
@@ -33,6 +34,11 @@ pub struct Engine {
     /// Every pattern rules test `message.text` with, as one set: a message
     /// is read once for all of them instead of once per rule.
     pub(crate) text_patterns: Option<(regex::RegexSet, std::collections::HashMap<String, usize>)>,
+    /// Each pipe's rules by trigger and their conditions' atoms (aligned
+    /// with the workflow's pipes).
+    pub(crate) plans: Vec<PipePlan>,
+    /// The most atoms any pipe has.
+    max_atoms: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -44,8 +50,8 @@ impl std::fmt::Debug for Engine {
 }
 
 /// What started rules on a card, inside one step.
-#[derive(Debug, Clone, PartialEq)]
-enum Fired {
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Fired {
     CardCreated,
     MessageReceived,
     MessageSent,
@@ -59,7 +65,7 @@ enum Fired {
 }
 
 impl Fired {
-    fn starts(&self, t: &Trigger) -> bool {
+    pub(crate) fn starts(&self, t: &Trigger) -> bool {
         match (self, t) {
             (Fired::CardCreated, Trigger::CardCreated)
             | (Fired::MessageReceived, Trigger::MessageReceived)
@@ -89,11 +95,19 @@ impl Engine {
             .iter()
             .map(crate::calendar::Calendar::for_pipe)
             .collect();
+        let plans: Vec<PipePlan> = workflow
+            .pipes
+            .iter()
+            .map(|p| PipePlan::new(p, text_patterns.as_ref().map(|(_, index)| index)))
+            .collect();
+        let max_atoms = plans.iter().map(|p| p.atoms.len()).max().unwrap_or(0);
         Engine {
             workflow,
             explain: true,
             calendars,
             text_patterns,
+            plans,
+            max_atoms,
             sandbox: Sandbox::default(),
             texts,
         }
@@ -125,17 +139,7 @@ impl Engine {
     /// way (SLA warnings and breaches, idle, window closing, schedules), each
     /// at its own instant, in order.
     pub fn advance(&self, state: &mut State, until: DateTime<Utc>) -> Outcome {
-        let mut run = Run {
-            engine: self,
-            state,
-            now: until,
-            out: Outcome::default(),
-            message: None,
-            chain: VecDeque::new(),
-            depth: 0,
-            script_vars: Default::default(),
-            text_matches: Default::default(),
-        };
+        let mut run = Run::new(self, state, until);
         run.plan_schedules(until);
         while let Some(timer) = run.state.timers.first().cloned().filter(|t| t.at <= until) {
             run.state.timers.remove(&timer);
@@ -151,17 +155,7 @@ impl Engine {
     /// why. Cards of a pipe that is gone are left as they are (the server
     /// refuses such a change while they are open).
     pub fn adopt(&self, state: &mut State, now: DateTime<Utc>) -> Outcome {
-        let mut run = Run {
-            engine: self,
-            state,
-            now,
-            out: Outcome::default(),
-            message: None,
-            chain: VecDeque::new(),
-            depth: 0,
-            script_vars: Default::default(),
-            text_matches: Default::default(),
-        };
+        let mut run = Run::new(self, state, now);
         for card in 0..run.state.cards.len() {
             let Some(pipe) = self.workflow.pipe(&run.state.cards[card].pipe) else {
                 continue;
@@ -202,17 +196,7 @@ impl Engine {
 
     /// Applies one event at `now` and returns what follows from it.
     pub fn step(&self, state: &mut State, event: Event, now: DateTime<Utc>) -> Outcome {
-        let mut run = Run {
-            engine: self,
-            state,
-            now,
-            out: Outcome::default(),
-            message: None,
-            chain: VecDeque::new(),
-            depth: 0,
-            script_vars: Default::default(),
-            text_matches: Default::default(),
-        };
+        let mut run = Run::new(self, state, now);
         run.plan_schedules(now);
         run.event(event);
         run.out
@@ -234,9 +218,39 @@ pub(crate) struct Run<'e, 's> {
     pub(crate) text_matches: std::cell::OnceCell<Option<regex::SetMatches>>,
     /// What scripts saw last, and for which card and change.
     pub(crate) script_vars: std::cell::RefCell<Option<((CardId, usize), eval::ScriptVars)>>,
+    /// The answers of the atoms of rule conditions, while the card the
+    /// rules look at does not change.
+    pub(crate) memo: Memo,
+}
+
+impl<'e, 's> Run<'e, 's> {
+    pub(crate) fn new(engine: &'e Engine, state: &'s mut State, now: DateTime<Utc>) -> Run<'e, 's> {
+        Run {
+            engine,
+            state,
+            now,
+            out: Outcome::default(),
+            message: None,
+            chain: VecDeque::new(),
+            depth: 0,
+            script_vars: Default::default(),
+            text_matches: Default::default(),
+            memo: Memo::new(engine.max_atoms),
+        }
+    }
 }
 
 impl<'e> Run<'e, '_> {
+    /// The index of a card's pipe in the workflow.
+    pub(crate) fn pipe_index(&self, card: CardId) -> Option<usize> {
+        let name = &self.state.cards[card].pipe;
+        self.engine
+            .workflow
+            .pipes
+            .iter()
+            .position(|p| &p.name == name)
+    }
+
     pub(crate) fn pipe(&self, card: CardId) -> &'e Pipe {
         let name = &self.state.cards[card].pipe;
         self.engine
@@ -641,21 +655,78 @@ impl<'e> Run<'e, '_> {
         while let Some((card, fired, depth)) = self.chain.pop_front() {
             self.depth = depth;
             let engine = self.engine;
-            let Some(pipe) = engine.workflow.pipe(&self.state.cards[card].pipe) else {
+            let Some(p) = self.pipe_index(card) else {
                 continue;
             };
-            for rule in pipe.rules.iter().filter(|r| fired.starts(&r.trigger)) {
-                self.try_rule(card, rule);
+            let (pipe, plan) = (&engine.workflow.pipes[p], &engine.plans[p]);
+            // Another card, or the same one changed since: atoms start over.
+            self.memo.forget();
+            let explain = engine.explain;
+            let candidates = plan.rules_for(&fired);
+            if candidates.is_empty() {
+                continue;
+            }
+            let answers = std::rc::Rc::clone(self.memo.answers());
+            let mut next = 0;
+            while next < candidates.len() {
+                // Without "why not", a rule whose guard is false is passed
+                // over: it would not fire, run no script and leave no trace.
+                if !explain {
+                    let skipped = self.memo.known_false(&candidates[next..], &answers);
+                    if cfg!(debug_assertions) {
+                        for c in &candidates[next..next + skipped] {
+                            self.check_passed_over(card, &pipe.rules[c.rule]);
+                        }
+                    }
+                    next += skipped;
+                    if next == candidates.len() {
+                        break;
+                    }
+                }
+                let Candidate { rule: i, guard } = candidates[next];
+                next += 1;
+                if !explain
+                    && guard != NO_GUARD
+                    && !eval::guards_hold(self, card, plan, &plan.guards[i])
+                {
+                    if cfg!(debug_assertions) {
+                        self.check_passed_over(card, &pipe.rules[i]);
+                    }
+                    continue;
+                }
+                let condition = match (&pipe.rules[i].condition, &plan.conditions[i]) {
+                    (Some(c), Some(n)) => Some((c, n)),
+                    _ => None,
+                };
+                self.try_rule(card, &pipe.rules[i], plan, condition);
             }
         }
     }
 
-    fn try_rule(&mut self, card: CardId, rule: &Rule) {
+    fn try_rule(
+        &mut self,
+        card: CardId,
+        rule: &Rule,
+        plan: &PipePlan,
+        condition: Option<(&Condition, &Node)>,
+    ) {
         let explain = self.engine.explain;
-        let verdict = match &rule.condition {
+        let verdict = match condition {
             None => Ok(None),
-            Some(c) => eval::condition(self, card, c, explain),
+            Some((c, n)) => eval::rule_condition(self, card, plan, c, n, explain),
         };
+        if cfg!(debug_assertions) {
+            // The plan decides as the plain evaluation does (which runs the
+            // scripts again: they read, they do not change anything).
+            if let Some((c, _)) = condition {
+                let plain = eval::condition(self, card, c, explain);
+                assert_eq!(verdict, plain, "rule `{}`: the plan disagrees", rule.name);
+            }
+        }
+        if !matches!(verdict, Ok(Some(_))) {
+            // The rule fires or failed: the card changes, atoms start over.
+            self.memo.forget();
+        }
         let (fired, reason) = match verdict {
             Ok(None) => (true, "its condition holds".to_string()),
             // Without explaining, a rule that did not fire leaves no trace.
@@ -699,6 +770,20 @@ impl<'e> Run<'e, '_> {
         };
         for action in &rule.actions {
             self.action(card, action, &cause);
+        }
+        self.memo.forget();
+    }
+
+    /// Checks (in debug builds) that a rule the server path passed over by
+    /// its guards would not have fired, nor failed.
+    fn check_passed_over(&self, card: CardId, rule: &Rule) {
+        if let Some(c) = &rule.condition {
+            let plain = eval::condition(self, card, c, false);
+            assert!(
+                matches!(plain, Ok(Some(_))),
+                "rule `{}` was passed over, but its condition gives {plain:?}",
+                rule.name
+            );
         }
     }
 

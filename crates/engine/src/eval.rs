@@ -4,8 +4,10 @@
 
 use crate::engine::Run;
 use crate::event::EffectKind;
+use crate::plan::{Atom, Node, PipePlan};
 use crate::state::{CardId, Cause, FieldValue};
 use switchboard_lang::model::{Condition, FieldType, Op, Operand, Pipe, Script, Subject, Value};
+use switchboard_script::{ScriptMap, ScriptValue};
 
 /// `Ok(None)` when the condition holds, `Ok(Some(why not))` when it does
 /// not, `Err(what failed)` when a script failed (the rule must not fire).
@@ -37,28 +39,19 @@ pub(crate) fn condition(
             Some(_) => None,
         },
         Condition::WithinHours => {
-            let pipe = run.pipe(card);
-            if run
-                .engine
-                .calendar(&pipe.name)
-                .is_some_and(|c| c.is_open(run.now))
-            {
+            if within_hours(run, card) {
                 None
             } else if !explain {
                 Some(String::new())
             } else {
-                Some("it is outside business hours".to_string())
+                Some(why_false(run, card, c))
             }
         }
-        Condition::Script(s) => {
-            let vars = script_vars(run, card);
-            match run.engine.sandbox.run_bool(&s.compiled, &vars) {
-                Ok(true) => None,
-                Ok(false) if !explain => Some(String::new()),
-                Ok(false) => Some(format!("{} said no", script_name(s))),
-                Err(e) => return Err(script_failure(s, &e)),
-            }
-        }
+        Condition::Script(s) => match script_holds(run, card, s)? {
+            true => None,
+            false if !explain => Some(String::new()),
+            false => Some(format!("{} said no", script_name(s))),
+        },
         Condition::Compare { subject, op, value } => {
             let actual = actual(run, card, subject);
             let holds = match (subject, value) {
@@ -72,15 +65,150 @@ pub(crate) fn condition(
             } else if !explain {
                 Some(String::new())
             } else {
-                let shown = match actual {
-                    Some(Actual::Text(t)) => format!("{t:?}"),
-                    Some(a) => a.to_value().to_string(),
-                    None => "empty".to_string(),
-                };
-                Some(format!("`{c}` is false: `{subject}` is {shown}"))
+                Some(why_false(run, card, c))
             }
         }
     })
+}
+
+/// Why a comparison or `within hours` is false, in words.
+fn why_false(run: &Run, card: CardId, c: &Condition) -> String {
+    match c {
+        Condition::Compare { subject, .. } => {
+            let shown = match actual(run, card, subject) {
+                Some(Actual::Text(t)) => format!("{t:?}"),
+                Some(a) => a.to_value().to_string(),
+                None => "empty".to_string(),
+            };
+            format!("`{c}` is false: `{subject}` is {shown}")
+        }
+        _ => "it is outside business hours".to_string(),
+    }
+}
+
+fn within_hours(run: &Run, card: CardId) -> bool {
+    let pipe = run.pipe(card);
+    run.engine
+        .calendar(&pipe.name)
+        .is_some_and(|c| c.is_open(run.now))
+}
+
+/// Runs a condition's script; `Err` says where and how it failed.
+fn script_holds(run: &Run, card: CardId, s: &Script) -> Result<bool, String> {
+    let vars = script_vars(run, card);
+    run.engine
+        .sandbox
+        .run_bool(&s.compiled, &vars)
+        .map_err(|e| script_failure(s, &e))
+}
+
+/// A rule's condition, as [`condition`] evaluates it, with its atoms (see
+/// [`crate::plan`]) answered once while the card does not change. `n` is
+/// the plan of `c`.
+pub(crate) fn rule_condition(
+    run: &Run,
+    card: CardId,
+    plan: &PipePlan,
+    c: &Condition,
+    n: &Node,
+    explain: bool,
+) -> Result<Option<String>, String> {
+    if explain {
+        explained(run, card, plan, c, n)
+    } else {
+        Ok((!holds(run, card, plan, c, n)?).then(String::new))
+    }
+}
+
+/// Whether a rule's condition holds (no "why not").
+fn holds(
+    run: &Run,
+    card: CardId,
+    plan: &PipePlan,
+    c: &Condition,
+    n: &Node,
+) -> Result<bool, String> {
+    Ok(match (c, n) {
+        (_, Node::Atom(i)) => atom(run, card, plan, *i),
+        (Condition::And(a, b), Node::And(x, y)) => {
+            holds(run, card, plan, a, x)? && holds(run, card, plan, b, y)?
+        }
+        // Both sides are evaluated, left first, as `condition` does: a
+        // script on the right runs (and may fail) even when the left holds.
+        (Condition::Or(a, b), Node::Or(x, y, script)) => {
+            let left = holds(run, card, plan, a, x)?;
+            if left && !script {
+                true
+            } else {
+                holds(run, card, plan, b, y)? || left
+            }
+        }
+        (Condition::Not(a), Node::Not(x)) => !holds(run, card, plan, a, x)?,
+        (Condition::Script(s), Node::Script) => script_holds(run, card, s)?,
+        // A plan always has its condition's shape; if not, no shortcut.
+        _ => condition(run, card, c, false)?.is_none(),
+    })
+}
+
+/// `condition` with "why not", the atoms answered once.
+fn explained(
+    run: &Run,
+    card: CardId,
+    plan: &PipePlan,
+    c: &Condition,
+    n: &Node,
+) -> Result<Option<String>, String> {
+    Ok(match (c, n) {
+        (_, Node::Atom(i)) => (!atom(run, card, plan, *i)).then(|| why_false(run, card, c)),
+        (Condition::And(a, b), Node::And(x, y)) => match explained(run, card, plan, a, x)? {
+            Some(why) => Some(why),
+            None => explained(run, card, plan, b, y)?,
+        },
+        (Condition::Or(a, b), Node::Or(x, y, _)) => match (
+            explained(run, card, plan, a, x)?,
+            explained(run, card, plan, b, y)?,
+        ) {
+            (Some(x), Some(y)) => Some(format!("{x}, and {y}")),
+            _ => None,
+        },
+        (Condition::Not(a), Node::Not(x)) => match explained(run, card, plan, a, x)? {
+            None => Some(format!("`{a}` holds")),
+            Some(_) => None,
+        },
+        (Condition::Script(s), Node::Script) => {
+            (!script_holds(run, card, s)?).then(|| format!("{} said no", script_name(s)))
+        }
+        _ => condition(run, card, c, true)?,
+    })
+}
+
+/// Whether all of a rule's guards (see [`PipePlan::guards`]) hold.
+pub(crate) fn guards_hold(run: &Run, card: CardId, plan: &PipePlan, guards: &[usize]) -> bool {
+    guards.iter().all(|&g| atom(run, card, plan, g))
+}
+
+/// Whether an atom holds for the card, worked out once per card change.
+#[inline]
+pub(crate) fn atom(run: &Run, card: CardId, plan: &PipePlan, i: usize) -> bool {
+    let answers = run.memo.answers();
+    match run.memo.known(answers, i) {
+        Some(holds) => holds,
+        None => {
+            let holds = eval_atom(run, card, plan, i);
+            run.memo.keep(answers, i, holds);
+            holds
+        }
+    }
+}
+
+/// Works an atom out.
+#[inline(never)]
+fn eval_atom(run: &Run, card: CardId, plan: &PipePlan, i: usize) -> bool {
+    match &plan.atoms[i] {
+        Atom::Hours => within_hours(run, card),
+        Atom::TextPattern(p) => text_pattern_matches(run, *p),
+        Atom::Compare { subject, op, value } => compare(actual(run, card, subject), *op, value),
+    }
 }
 
 /// A value looked at by a condition, borrowed from the card where it can
@@ -125,15 +253,24 @@ impl Actual<'_> {
 /// Whether the step's message matches a pattern, from the engine's set of
 /// text patterns (read once per message); `None` when the set cannot say.
 fn text_matches(run: &Run, source: &str) -> Option<bool> {
-    let (set, index) = run.engine.text_patterns.as_ref()?;
+    let (_, index) = run.engine.text_patterns.as_ref()?;
     let i = *index.get(source)?;
+    Some(text_pattern_matches(run, i))
+}
+
+/// Whether the step's message matches the pattern at `i` in the engine's
+/// set of text patterns (false when there is no set).
+fn text_pattern_matches(run: &Run, i: usize) -> bool {
+    let Some((set, _)) = run.engine.text_patterns.as_ref() else {
+        return false;
+    };
     let matches = run.text_matches.get_or_init(|| {
         run.message
             .as_ref()
             .and_then(|m| m.text.as_deref())
             .map(|t| set.matches(t))
     });
-    Some(matches.as_ref().is_some_and(|m| m.matched(i)))
+    matches.as_ref().is_some_and(|m| m.matched(i))
 }
 
 fn compare(actual: Option<Actual>, op: Op, operand: &Operand) -> bool {
@@ -291,7 +428,6 @@ fn message_json(run: &Run) -> serde_json::Value {
 /// What scripts see. Building it costs more than running a small script,
 /// so it is kept until the card changes (every change adds an effect).
 fn script_vars(run: &Run, card: CardId) -> ScriptVars {
-    use switchboard_script::from_json;
     let key = (card, run.out.effects.len());
     if let Some((k, vars)) = run.script_vars.borrow().as_ref() {
         if *k == key {
@@ -300,16 +436,99 @@ fn script_vars(run: &Run, card: CardId) -> ScriptVars {
     }
     // Shared values: each script run clones a pointer, not the maps.
     let vars: ScriptVars = std::rc::Rc::new(vec![
-        ("card", from_json(&card_json(run, card)).into_shared()),
-        ("contact", from_json(&contact_json(run, card)).into_shared()),
-        ("message", from_json(&message_json(run)).into_shared()),
+        ("card", script_card(run, card).into_shared()),
+        ("contact", script_contact(run, card).into_shared()),
+        ("message", script_message(run).into_shared()),
     ]);
     *run.script_vars.borrow_mut() = Some((key, vars.clone()));
     vars
 }
 
+// What scripts see, built directly: the same values as `from_json` of
+// `card_json`, `contact_json` and `message_json` (a test compares them),
+// without the JSON in between, which cost more than running a script.
+
+fn script_text(t: &str) -> ScriptValue {
+    ScriptValue::from(t.to_string())
+}
+
+fn script_optional_text(t: Option<&str>) -> ScriptValue {
+    t.map_or(ScriptValue::UNIT, script_text)
+}
+
+/// A field value as `from_json` of its JSON gives it.
+fn script_field(v: &FieldValue) -> ScriptValue {
+    match v {
+        FieldValue::Text(t) | FieldValue::Date(t) => script_text(t),
+        // As `FieldValue` serializes: whole numbers as integers.
+        FieldValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+            ScriptValue::from(*n as i64)
+        }
+        // JSON has no infinities: they are null.
+        FieldValue::Number(n) if n.is_finite() => ScriptValue::from(*n),
+        FieldValue::Number(_) => ScriptValue::UNIT,
+        FieldValue::Bool(b) => ScriptValue::from(*b),
+    }
+}
+
+fn script_card(run: &Run, card: CardId) -> ScriptValue {
+    let c = &run.state.cards[card];
+    let mut map = ScriptMap::new();
+    let number = i64::try_from(c.number)
+        .map(ScriptValue::from)
+        .unwrap_or_else(|_| ScriptValue::from(c.number as f64));
+    map.insert("number".into(), number);
+    map.insert("status".into(), script_text(&c.status));
+    map.insert("team".into(), script_optional_text(c.team.as_deref()));
+    map.insert(
+        "assignee".into(),
+        script_optional_text(c.assignee.as_deref()),
+    );
+    map.insert("pipe".into(), script_text(&c.pipe));
+    map.insert(
+        "created_at".into(),
+        ScriptValue::from(c.created_at.to_rfc3339()),
+    );
+    let mut fields = ScriptMap::new();
+    for (k, v) in &c.fields {
+        let v = script_field(v);
+        // Fields are reachable as `card.fields.NAME` and as `card.NAME`.
+        map.entry(k.as_str().into()).or_insert_with(|| v.clone());
+        fields.insert(k.as_str().into(), v);
+    }
+    map.insert("fields".into(), ScriptValue::from_map(fields));
+    ScriptValue::from_map(map)
+}
+
+fn script_contact(run: &Run, card: CardId) -> ScriptValue {
+    let c = &run.state.cards[card];
+    let mut map = ScriptMap::new();
+    if let Some(contact) = run.state.contacts.get(&c.contact) {
+        map.insert("name".into(), script_text(&contact.name));
+        map.insert("phone".into(), script_text(&contact.phone));
+        map.insert("wa_id".into(), script_text(&contact.wa_id));
+        for (k, v) in &contact.attributes {
+            map.entry(k.as_str().into())
+                .or_insert_with(|| script_text(v));
+        }
+    }
+    ScriptValue::from_map(map)
+}
+
+fn script_message(run: &Run) -> ScriptValue {
+    let Some(m) = &run.message else {
+        return ScriptValue::UNIT;
+    };
+    let mut map = ScriptMap::new();
+    map.insert("text".into(), script_optional_text(m.text.as_deref()));
+    map.insert("type".into(), script_text(&m.kind));
+    map.insert("from".into(), script_text(&m.from));
+    map.insert("id".into(), script_text(&m.id));
+    ScriptValue::from_map(map)
+}
+
 /// The values a script runs with, shared while the card does not change.
-pub(crate) type ScriptVars = std::rc::Rc<Vec<(&'static str, switchboard_script::ScriptValue)>>;
+pub(crate) type ScriptVars = std::rc::Rc<Vec<(&'static str, ScriptValue)>>;
 
 fn script_name(s: &Script) -> String {
     match &s.file {
@@ -499,4 +718,95 @@ fn status_counts(run: &Run, pipe: &str) -> std::collections::BTreeMap<String, us
         *counts.entry(c.status.clone()).or_insert(0) += 1;
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Engine;
+    use crate::event::{Event, Inbound};
+    use crate::state::State;
+    use chrono::{TimeZone, Utc};
+    use switchboard_lang::{check, MemoryLoader, Sources};
+    use switchboard_script::from_json;
+
+    /// Scripts see the same card, contact and message as texts do (as JSON).
+    #[test]
+    fn script_values_are_the_json_values() {
+        let mut sources = Sources::new();
+        sources.add(
+            "t.flow",
+            "pipe p \"P\" {\n  number \"+55 11 4000-1000\"\n  field topic: choice(a, b) = a\n  field amount: number\n  field due: date\n  field vip: bool\n  status new open initial\n}\n",
+        );
+        let checked = check(&mut sources, &MemoryLoader::default());
+        assert!(!checked.has_errors(), "{:?}", checked.diagnostics.first());
+        let engine = Engine::new(checked.workflow);
+        let mut state = State::default();
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 23, 12, 0, 0)
+            .single()
+            .expect("valid");
+        let inbound = Inbound {
+            id: "m1".into(),
+            from: "5511900000001".into(),
+            name: "Maria".into(),
+            to: "+55 11 4000-1000".into(),
+            kind: "text".into(),
+            text: Some("Olá".into()),
+        };
+        engine.step(&mut state, Event::Message(inbound.clone()), now);
+        let contact = state.contacts.values_mut().next().expect("a contact");
+        contact.attributes.insert("city".into(), "Rio".into());
+        contact
+            .attributes
+            .insert("name".into(), "not the name".into());
+        let same = |state: &mut State, message: Option<Inbound>| {
+            let mut run = Run::new(&engine, state, now);
+            run.message = message;
+            let show = |v: ScriptValue| format!("{v:?}");
+            assert_eq!(
+                show(script_card(&run, 0)),
+                show(from_json(&card_json(&run, 0)))
+            );
+            assert_eq!(
+                show(script_contact(&run, 0)),
+                show(from_json(&contact_json(&run, 0)))
+            );
+            assert_eq!(
+                show(script_message(&run)),
+                show(from_json(&message_json(&run)))
+            );
+        };
+        same(&mut state, Some(inbound.clone()));
+        same(&mut state, None);
+        let numbers = [
+            120.0,
+            -0.0,
+            2.5,
+            -7.25,
+            1e16,
+            f64::INFINITY,
+            f64::NAN,
+            9.5e15,
+        ];
+        for (i, n) in numbers.into_iter().enumerate() {
+            let c = &mut state.cards[0];
+            c.fields.insert("amount".into(), FieldValue::Number(n));
+            c.fields
+                .insert("status".into(), FieldValue::Text(format!("s{i}")));
+            c.fields
+                .insert("fields".into(), FieldValue::Text("f".into()));
+            c.fields
+                .insert("due".into(), FieldValue::Date("2026-12-01".into()));
+            c.fields.insert("vip".into(), FieldValue::Bool(i % 2 == 0));
+            c.team = (i % 2 == 1).then(|| "t".to_string());
+            c.assignee = (i % 3 == 1).then(|| "a@x.com".to_string());
+            c.number = if i == 7 { u64::MAX } else { i as u64 };
+            let mut message = inbound.clone();
+            message.text = (i % 2 == 0).then(|| format!("text {i}"));
+            same(&mut state, Some(message));
+        }
+        state.contacts.clear();
+        same(&mut state, None);
+    }
 }

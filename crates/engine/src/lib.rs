@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod engine;
 mod eval;
 pub mod event;
+mod plan;
 mod sla;
 pub mod state;
 pub mod view;

@@ -257,7 +257,6 @@ impl Run<'_, '_> {
     pub(crate) fn message_timers(&mut self, card: CardId, inbound: bool) {
         let now = self.now;
         self.state.cards[card].last_message_at = Some(now);
-        let pipe = self.pipe(card);
         let mut kept = Vec::new();
         for t in std::mem::take(&mut self.state.cards[card].timers) {
             let restart = match t.kind {
@@ -271,15 +270,19 @@ impl Run<'_, '_> {
                 kept.push(t);
             }
         }
-        for r in &pipe.rules {
-            let at = match r.trigger {
+        // The pipe's idle and window-closing rules (`pipe()` falls back to
+        // the first pipe for a card whose pipe is gone; so does this).
+        let engine = self.engine;
+        let timers = &engine.plans[self.pipe_index(card).unwrap_or(0)].message_timers;
+        for trigger in timers {
+            let at = match *trigger {
                 Trigger::Idle(s) => now + Duration::seconds(s as i64),
                 Trigger::WindowClosing(s) if inbound => {
                     now + crate::engine::WINDOW - Duration::seconds(s as i64)
                 }
                 _ => continue,
             };
-            let kind = match r.trigger {
+            let kind = match *trigger {
                 Trigger::Idle(s) => TimerKind::Idle(s),
                 Trigger::WindowClosing(s) => TimerKind::WindowClosing(s),
                 _ => continue,

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use proptest::prelude::*;
-use switchboard_engine::{AssignTo, Engine, Event, Inbound, ReplyBody, State};
+use switchboard_engine::{AssignTo, Engine, Event, Inbound, Outcome, ReplyBody, State};
 use switchboard_lang::{check, MemoryLoader, Sources};
 
 fn engine() -> Engine {
@@ -120,7 +120,13 @@ fn pick<T: Copy>(list: &[T], i: u8) -> T {
 
 /// Runs the steps and returns every outcome as JSON, plus the final cards.
 fn run(steps: &[Step]) -> Vec<String> {
-    let e = engine();
+    run_on(&engine(), steps, |o| {
+        serde_json::to_string(o).expect("json")
+    })
+}
+
+/// Runs the steps on an engine; `show` writes each outcome.
+fn run_on(e: &Engine, steps: &[Step], show: impl Fn(&Outcome) -> String) -> Vec<String> {
     let mut s = State::default();
     let mut now: DateTime<Utc> = Utc
         .with_ymd_and_hms(2026, 11, 27, 20, 0, 0)
@@ -179,12 +185,12 @@ fn run(steps: &[Step]) -> Vec<String> {
             },
             Step::Wait(minutes) => {
                 now += Duration::minutes(i64::from(*minutes) * 7);
-                out.push(serde_json::to_string(&e.advance(&mut s, now)).expect("json"));
+                out.push(show(&e.advance(&mut s, now)));
                 continue;
             }
         };
-        out.push(serde_json::to_string(&e.advance(&mut s, now)).expect("json"));
-        out.push(serde_json::to_string(&e.step(&mut s, event, now)).expect("json"));
+        out.push(show(&e.advance(&mut s, now)));
+        out.push(show(&e.step(&mut s, event, now)));
     }
     for c in 0..s.cards.len() {
         out.push(switchboard_engine::view::card_json(&s, c, true).to_string());
@@ -200,5 +206,15 @@ proptest! {
         let first = run(&steps);
         let second = run(&steps);
         prop_assert_eq!(first, second);
+    }
+
+    /// The server's path (no "why not" for rules that did not fire) has
+    /// the same effects and leaves the same cards.
+    #[test]
+    fn the_server_path_has_the_same_effects(steps in prop::collection::vec(step(), 1..60)) {
+        let effects = |o: &Outcome| serde_json::to_string(&o.effects).expect("json");
+        let explained = run_on(&engine(), &steps, effects);
+        let quiet = run_on(&engine().with_explanations(false), &steps, effects);
+        prop_assert_eq!(explained, quiet);
     }
 }

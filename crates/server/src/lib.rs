@@ -72,6 +72,8 @@ pub(crate) struct App {
     pub(crate) fake: Option<Arc<FakeGraph>>,
     /// What the phone simulator sent.
     pub(crate) demo_log: Arc<web::demo::DemoLog>,
+    /// Becomes true when the server stops (long-lived streams end then).
+    pub(crate) stopping: watch::Receiver<bool>,
 }
 
 /// Milliseconds since the epoch as RFC 3339 (UTC, seconds).
@@ -296,6 +298,7 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
         self_url: format!("http://{addr}"),
         fake: fake.clone(),
         demo_log: Arc::new(web::demo::DemoLog::default()),
+        stopping: shutdown_rx.clone(),
     };
     let mut stop = shutdown_rx;
     tasks.push(tokio::spawn(async move {

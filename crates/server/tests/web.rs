@@ -54,8 +54,16 @@ impl Browser {
     }
 
     async fn send(&mut self, r: reqwest::RequestBuilder) -> Page {
-        let cookie: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let answer = r.header("cookie", cookie.join("; ")).send().await.expect("the server answers");
+        let cookie: Vec<String> = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let answer = r
+            .header("cookie", cookie.join("; "))
+            .send()
+            .await
+            .expect("the server answers");
         for c in answer.headers().get_all("set-cookie") {
             let c = c.to_str().expect("ascii");
             let (kv, _) = c.split_once(';').unwrap_or((c, ""));
@@ -65,7 +73,10 @@ impl Browser {
         }
         Page {
             status: answer.status().as_u16(),
-            location: answer.headers().get("location").map(|l| l.to_str().expect("ascii").to_string()),
+            location: answer
+                .headers()
+                .get("location")
+                .map(|l| l.to_str().expect("ascii").to_string()),
             body: answer.text().await.expect("a body"),
         }
     }
@@ -82,23 +93,41 @@ impl Browser {
 
     /// The CSRF token of the page's first form.
     fn csrf(page: &Page) -> String {
-        let at = page.body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
-        page.body[at..].split('"').next().expect("a value").to_string()
+        let at = page
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        page.body[at..]
+            .split('"')
+            .next()
+            .expect("a value")
+            .to_string()
     }
 
     async fn log_in(&mut self, email: &str, password: &str) -> Page {
         let login = self.get("/login").await;
         let csrf = Browser::csrf(&login);
-        self.post("/login", &[("csrf", &csrf), ("email", email), ("password", password)]).await
+        self.post(
+            "/login",
+            &[("csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
     }
 }
 
 async fn start() -> Harness {
     let h = Harness::start(FLOW).await;
     for (email, role) in [("ana@acme.com", "agent"), ("rafa@acme.com", "agent")] {
-        switchboard_server::accounts::add_user(h.running.store(), email, "Someone", role, Some("long enough password"))
-            .await
-            .expect("user");
+        switchboard_server::accounts::add_user(
+            h.running.store(),
+            email,
+            "Someone",
+            role,
+            Some("long enough password"),
+        )
+        .await
+        .expect("user");
     }
     h
 }
@@ -108,16 +137,29 @@ async fn pages_need_a_log_in_and_a_right_password() {
     let h = start().await;
     let mut b = Browser::new(&h);
     let home = b.get("/").await;
-    assert_eq!((home.status, home.location.as_deref()), (303, Some("/login")));
+    assert_eq!(
+        (home.status, home.location.as_deref()),
+        (303, Some("/login"))
+    );
     let wrong = b.log_in("ana@acme.com", "not the password").await;
     assert_eq!(wrong.status, 401);
-    assert!(wrong.body.contains("That e-mail and password do not match."));
+    assert!(wrong
+        .body
+        .contains("That e-mail and password do not match."));
     let ok = b.log_in("ANA@acme.com", "long enough password").await;
     assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/")));
-    let session = b.cookies.get("sb_session").expect("a session cookie").clone();
+    let session = b
+        .cookies
+        .get("sb_session")
+        .expect("a session cookie")
+        .clone();
     assert!(session.starts_with("sbs_"));
     let home = b.get("/").await;
-    assert!(home.body.contains("/pipes/support") && !home.body.contains("/pipes/sales"), "{}", home.body);
+    assert!(
+        home.body.contains("/pipes/support") && !home.body.contains("/pipes/sales"),
+        "{}",
+        home.body
+    );
     // Logging out ends the session.
     let csrf = Browser::csrf(&home);
     assert_eq!(b.post("/logout", &[("csrf", &csrf)]).await.status, 303);
@@ -129,21 +171,46 @@ async fn pages_need_a_log_in_and_a_right_password() {
 #[tokio::test]
 async fn the_session_cookie_is_http_only_and_same_site() {
     let h = start().await;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
     let login = http.get(h.url("/login")).send().await.expect("answer");
-    let cookie = login.headers().get("set-cookie").expect("cookie").to_str().expect("ascii").to_string();
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .expect("cookie")
+        .to_str()
+        .expect("ascii")
+        .to_string();
     let body = login.text().await.expect("body");
-    let csrf = Browser::csrf(&Page { status: 200, location: None, body });
+    let csrf = Browser::csrf(&Page {
+        status: 200,
+        location: None,
+        body,
+    });
     let token = cookie.split(';').next().expect("kv").to_string();
     let answer = http
         .post(h.url("/login"))
         .header("cookie", token)
-        .form(&[("csrf", csrf.as_str()), ("email", "ana@acme.com"), ("password", "long enough password")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "ana@acme.com"),
+            ("password", "long enough password"),
+        ])
         .send()
         .await
         .expect("answer");
-    let session = answer.headers().get("set-cookie").expect("session").to_str().expect("ascii");
-    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
+    let session = answer
+        .headers()
+        .get("set-cookie")
+        .expect("session")
+        .to_str()
+        .expect("ascii");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
     h.finish().await;
 }
 
@@ -151,7 +218,15 @@ async fn the_session_cookie_is_http_only_and_same_site() {
 async fn log_ins_are_refused_without_their_form_token_and_limited_after_failures() {
     let h = start().await;
     let mut b = Browser::new(&h);
-    let forged = b.post("/login", &[("email", "ana@acme.com"), ("password", "long enough password")]).await;
+    let forged = b
+        .post(
+            "/login",
+            &[
+                ("email", "ana@acme.com"),
+                ("password", "long enough password"),
+            ],
+        )
+        .await;
     assert_eq!(forged.status, 403);
     for _ in 0..5 {
         assert_eq!(b.log_in("ana@acme.com", "guess").await.status, 401);
@@ -165,7 +240,8 @@ async fn log_ins_are_refused_without_their_form_token_and_limited_after_failures
 #[tokio::test]
 async fn an_agent_of_another_pipe_cannot_open_a_card_by_its_url() {
     let h = start().await;
-    h.customer_says("5511987650001", "Maria", "wamid.web.1", "Oi").await;
+    h.customer_says("5511987650001", "Maria", "wamid.web.1", "Oi")
+        .await;
     h.card_when(1, |_| true).await;
     let mut rafa = Browser::new(&h);
     rafa.log_in("rafa@acme.com", "long enough password").await;
@@ -179,39 +255,76 @@ async fn an_agent_of_another_pipe_cannot_open_a_card_by_its_url() {
 #[tokio::test]
 async fn an_agent_replies_from_the_card_page_and_forms_need_their_token() {
     let h = start().await;
-    h.customer_says("5511987650001", "Maria", "wamid.web.2", "Oi <script>alert(1)</script> <img src=x onerror=alert(2)>").await;
+    h.customer_says(
+        "5511987650001",
+        "Maria",
+        "wamid.web.2",
+        "Oi <script>alert(1)</script> <img src=x onerror=alert(2)>",
+    )
+    .await;
     h.card_when(1, |_| true).await;
     let mut ana = Browser::new(&h);
     ana.log_in("ana@acme.com", "long enough password").await;
     let page = ana.get("/cards/c_support_1").await;
     assert_eq!(page.status, 200);
     // The customer's text is text, never markup.
-    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("<img src=x"));
-    let forged = ana.post("/cards/c_support_1/reply", &[("text", "hi")]).await;
+    let forged = ana
+        .post("/cards/c_support_1/reply", &[("text", "hi")])
+        .await;
     assert_eq!(forged.status, 403);
     let csrf = Browser::csrf(&page);
-    let sent = ana.post("/cards/c_support_1/reply", &[("csrf", &csrf), ("text", "Olá Maria!")]).await;
-    assert_eq!((sent.status, sent.location.as_deref()), (303, Some("/cards/c_support_1")));
+    let sent = ana
+        .post(
+            "/cards/c_support_1/reply",
+            &[("csrf", &csrf), ("text", "Olá Maria!")],
+        )
+        .await;
+    assert_eq!(
+        (sent.status, sent.location.as_deref()),
+        (303, Some("/cards/c_support_1"))
+    );
     let out = h.fake.wait_for_sends(1, Duration::from_secs(20)).await;
     assert_eq!(out[0].body["text"]["body"], "Olá Maria!");
     let board = ana.get("/pipes/support").await;
-    assert!(board.body.contains("sla-green"), "we answered last: {}", board.body);
+    assert!(
+        board.body.contains("sla-green"),
+        "we answered last: {}",
+        board.body
+    );
     h.finish().await;
 }
 
 #[tokio::test]
 async fn a_forbidden_move_shows_its_reason() {
     let h = start().await;
-    h.customer_says("5511987650001", "Maria", "wamid.web.3", "Oi").await;
+    h.customer_says("5511987650001", "Maria", "wamid.web.3", "Oi")
+        .await;
     h.card_when(1, |_| true).await;
     let mut ana = Browser::new(&h);
     ana.log_in("ana@acme.com", "long enough password").await;
     let page = ana.get("/cards/c_support_1").await;
     let csrf = Browser::csrf(&page);
-    let refused = ana.post("/cards/c_support_1/move", &[("csrf", &csrf), ("status", "done")]).await;
+    let refused = ana
+        .post(
+            "/cards/c_support_1/move",
+            &[("csrf", &csrf), ("status", "done")],
+        )
+        .await;
     assert_eq!(refused.status, 409);
-    assert!(refused.body.contains("the flow does not allow `new` -&gt; `done`"), "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("the flow does not allow `new` -&gt; `done`"),
+        "{}",
+        refused.body
+    );
     h.finish().await;
 }
 
@@ -220,5 +333,38 @@ async fn the_phone_simulator_exists_only_in_the_demo() {
     let h = start().await;
     let mut b = Browser::new(&h);
     assert_eq!(b.get("/demo/phone").await.status, 404);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn the_live_stream_sends_events_browsers_dispatch() {
+    let h = start().await;
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    let cookie: Vec<String> = ana
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut stream = reqwest::Client::new()
+        .get(h.url("/events"))
+        .header("cookie", cookie.join("; "))
+        .send()
+        .await
+        .expect("the stream opens");
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    h.customer_says("5511987650001", "Maria", "wamid.web.live", "Oi")
+        .await;
+    let chunk = tokio::time::timeout(Duration::from_secs(20), stream.chunk())
+        .await
+        .expect("an event in time")
+        .expect("a chunk")
+        .expect("not the end");
+    let text = String::from_utf8_lossy(&chunk);
+    // A browser drops an event without a data line.
+    assert!(
+        text.contains("event: change") && text.contains("data: "),
+        "{text}"
+    );
     h.finish().await;
 }

@@ -269,21 +269,7 @@ pub(crate) async fn events(State(app): State<App>) -> Response {
     if !app.config.demo {
         return not_demo();
     }
-    let progress = app.progress.subscribe();
-    let stream = futures_util::stream::unfold(progress, |mut rx| async move {
-        match rx.changed().await {
-            Ok(()) => Some((
-                Ok::<_, std::convert::Infallible>(
-                    axum::response::sse::Event::default()
-                        .event("change")
-                        .data(""),
-                ),
-                rx,
-            )),
-            Err(_) => None,
-        }
-    });
-    axum::response::sse::Sse::new(stream).into_response()
+    crate::web::pages::live_stream(&app)
 }
 
 /// `a=b&c=d`, percent-encoded, without the empty ones.

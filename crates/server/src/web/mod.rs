@@ -6,7 +6,7 @@
 
 pub mod demo;
 pub(crate) mod i18n;
-mod pages;
+pub(crate) mod pages;
 pub(crate) mod session;
 
 use crate::App;

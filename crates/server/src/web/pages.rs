@@ -356,16 +356,29 @@ pub(crate) async fn move_card(
 
 /// `GET /events`: a `change` event whenever the server stored something,
 /// so open pages refresh themselves.
-pub(crate) async fn events(
-    State(app): State<App>,
-    _viewer: Viewer,
-) -> Sse<impl futures_util::Stream<Item = Result<SseEvent, Infallible>>> {
-    let progress = app.progress.subscribe();
-    let stream = futures_util::stream::unfold(progress, |mut rx| async move {
-        match rx.changed().await {
-            Ok(()) => Some((Ok(SseEvent::default().event("change").data("")), rx)),
-            Err(_) => None,
+pub(crate) async fn events(State(app): State<App>, _viewer: Viewer) -> Response {
+    live_stream(&app)
+}
+
+/// The stream of `change` events; it ends when the server stops, so a
+/// graceful shutdown never waits for an open browser tab.
+pub(crate) fn live_stream(app: &App) -> Response {
+    let state = (app.progress.subscribe(), app.stopping.clone());
+    let stream = futures_util::stream::unfold(state, |(mut progress, mut stopping)| async move {
+        if *stopping.borrow() {
+            return None;
         }
+        let changed = tokio::select! {
+            changed = progress.changed() => changed.is_ok(),
+            _ = stopping.wait_for(|s| *s) => false,
+        };
+        // A browser drops an event without a data line.
+        changed.then(|| {
+            let event = SseEvent::default().event("change").data("changed");
+            (Ok::<_, Infallible>(event), (progress, stopping))
+        })
     });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
