@@ -635,6 +635,11 @@ impl<'e> Run<'e, '_> {
             timers: Vec::new(),
         });
         let number = *number;
+        self.state
+            .by_contact
+            .entry(wa_id.to_string())
+            .or_default()
+            .push(id);
         self.effect(
             Some(id),
             EffectKind::CardOpened {

@@ -662,7 +662,12 @@ pub(crate) fn render_in(
     cause: &Cause,
 ) -> Option<String> {
     let pipe_json = serde_json::json!({ "name": pipe.name, "title": pipe.title });
-    let counts = status_counts(run, &pipe.name);
+    // Counting walks the pipe's cards: only for texts that count.
+    let counts = if source.contains("count") {
+        status_counts(run, &pipe.name)
+    } else {
+        Default::default()
+    };
     let count = minijinja::Value::from_function(
         move |kwargs: minijinja::value::Kwargs| -> Result<usize, minijinja::Error> {
             let status: Option<String> = kwargs.get("status")?;

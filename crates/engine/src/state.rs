@@ -34,6 +34,9 @@ pub struct State {
     pub timers: BTreeSet<Timer>,
     /// The latest time the engine has seen (schedules are planned from it).
     pub now: Option<DateTime<Utc>>,
+    /// Each contact's cards, oldest first, so finding a contact's open card
+    /// never scans all cards (kept by the engine when it opens a card).
+    pub by_contact: BTreeMap<String, Vec<CardId>>,
 }
 
 /// Something due at an instant.
@@ -92,9 +95,12 @@ pub struct Clock {
 impl State {
     /// The contact's open card (not done or closed) in a pipe.
     pub fn open_card(&self, pipe: &str, wa_id: &str) -> Option<CardId> {
-        self.cards
+        self.by_contact
+            .get(wa_id)?
             .iter()
-            .rposition(|c| c.pipe == pipe && c.contact == wa_id && c.open)
+            .rev()
+            .copied()
+            .find(|&id| self.cards.get(id).is_some_and(|c| c.pipe == pipe && c.open))
     }
     /// A card by its number in a pipe.
     pub fn card_by_number(&self, pipe: &str, number: u64) -> Option<CardId> {

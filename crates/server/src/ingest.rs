@@ -51,8 +51,13 @@ pub(crate) async fn inbox_writer(
             });
             waiting.push(j.stored);
         }
+        let mut stored = 0;
         let ok = match store.append_inbox(&items).await {
-            Ok(_) => true,
+            Ok(n) => {
+                // Identical retries are stored once: count only new rows.
+                stored = n as i64;
+                true
+            }
             Err(e) => {
                 tracing::error!(error = %e, bodies = items.len(), "webhook bodies could not be stored; answering 503 so Meta retries");
                 false
@@ -64,7 +69,7 @@ pub(crate) async fn inbox_writer(
         if ok {
             metrics
                 .inbox_backlog
-                .fetch_add(items.len() as i64, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(stored, std::sync::atomic::Ordering::Relaxed);
             engine.notify_one();
         }
         crate::bump(&progress);

@@ -60,7 +60,12 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 /// The database.
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Reads (and, on PostgreSQL, writes too).
     pool: AnyPool,
+    /// Writes. On SQLite one connection: writers wait their turn in the pool
+    /// (cheap, in order) instead of in SQLite's busy handler (sleeps of up to
+    /// 100 ms), while readers keep their own connections (WAL).
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -105,7 +110,7 @@ impl Store {
             url: redact(url),
             source,
         };
-        let pool = match backend {
+        let (pool, writer) = match backend {
             Backend::Sqlite => {
                 let with_mode = if url.contains('?') {
                     url.to_string()
@@ -113,43 +118,60 @@ impl Store {
                     format!("{url}?mode=rwc")
                 };
                 let options = AnyConnectOptions::from_str(&with_mode).map_err(connect_err)?;
-                AnyPoolOptions::new()
-                    .max_connections(4)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            // WAL lets readers work while the writer commits;
-                            // FULL makes every acknowledged commit survive a
-                            // power cut, not only a crash.
-                            for pragma in [
-                                "PRAGMA journal_mode = WAL",
-                                "PRAGMA synchronous = FULL",
-                                "PRAGMA busy_timeout = 10000",
-                                "PRAGMA foreign_keys = ON",
-                            ] {
-                                sqlx::query(pragma).execute(&mut *conn).await?;
-                            }
-                            Ok(())
+                let sqlite_pool = |connections: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(connections)
+                        .acquire_timeout(Duration::from_secs(60))
+                        .after_connect(|conn, _| {
+                            Box::pin(async move {
+                                // WAL lets readers work while the writer commits;
+                                // FULL makes every acknowledged commit survive a
+                                // power cut, not only a crash.
+                                for pragma in [
+                                    "PRAGMA journal_mode = WAL",
+                                    "PRAGMA synchronous = FULL",
+                                    "PRAGMA busy_timeout = 10000",
+                                    "PRAGMA foreign_keys = ON",
+                                ] {
+                                    sqlx::query(pragma).execute(&mut *conn).await?;
+                                }
+                                Ok(())
+                            })
                         })
-                    })
+                };
+                // The writer first: it creates the file and sets WAL.
+                let writer = sqlite_pool(1)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(connect_err)?;
+                let pool = sqlite_pool(4)
                     .connect_with(options)
                     .await
-                    .map_err(connect_err)?
+                    .map_err(connect_err)?;
+                (pool, writer)
             }
-            Backend::Postgres => AnyPoolOptions::new()
-                .max_connections(8)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await
-                .map_err(connect_err)?,
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .map_err(connect_err)?;
+                (pool.clone(), pool)
+            }
         };
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            writer,
+            backend,
+        })
     }
 
     /// Applies the migrations that have not run yet.
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.writer).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.writer).await?,
         }
         Ok(())
     }
@@ -162,6 +184,7 @@ impl Store {
     /// Closes every connection (waits for queries in flight).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// Whether the database answers.
@@ -188,9 +211,10 @@ impl Store {
                 ]
             })
             .collect();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let n = insert_many(
             &mut tx,
+            self.backend,
             "INSERT INTO wa_inbox (body_hash, body, received_at)",
             "ON CONFLICT (body_hash) DO NOTHING",
             rows,
@@ -272,7 +296,7 @@ impl Store {
         .bind(hash)
         .bind(sources)
         .bind(at)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(row.try_get("id")?)
     }
@@ -294,10 +318,11 @@ impl Store {
     /// search index, alerts, and the inbox rows it consumed. Either all of it
     /// is stored or none.
     pub async fn commit(&self, batch: Batch) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let conn: &mut AnyConnection = &mut tx;
         insert_many(
             conn,
+            self.backend,
             "INSERT INTO engine_events (at, event)",
             "",
             batch
@@ -309,6 +334,7 @@ impl Store {
         .await?;
         insert_many(
             conn,
+            self.backend,
             "INSERT INTO contacts (wa_id, user_id, username, name, phone, window_closes_at, updated_at)",
             "ON CONFLICT (wa_id) DO UPDATE SET user_id = COALESCE(excluded.user_id, contacts.user_id), \
              username = COALESCE(excluded.username, contacts.username), name = excluded.name, \
@@ -318,6 +344,7 @@ impl Store {
         .await?;
         insert_many(
             conn,
+            self.backend,
             "INSERT INTO cards (id, pipe, number, contact, status, open, assignee, team, sla_state, sla_due_at, \
              last_responder, template_needed, preview, view, created_at, updated_at)",
             "ON CONFLICT (id) DO UPDATE SET status = excluded.status, open = excluded.open, \
@@ -330,6 +357,7 @@ impl Store {
         .await?;
         insert_many(
             conn,
+            self.backend,
             "INSERT INTO messages (card_id, key, wamid, direction, type, text, author, status, at, wa_timestamp, raw)",
             "ON CONFLICT DO NOTHING",
             batch.messages.into_iter().map(MessageRow::vals).collect(),
@@ -337,6 +365,7 @@ impl Store {
         .await?;
         insert_many(
             conn,
+            self.backend,
             "INSERT INTO history (card_id, at, what, cause)",
             "",
             batch
@@ -355,6 +384,7 @@ impl Store {
         .await?;
         insert_many(
             conn,
+            self.backend,
             "INSERT INTO outbox (card_id, message_key, phone_number_id, recipient, request, state, next_attempt_at, created_at, updated_at)",
             "",
             batch
@@ -378,6 +408,7 @@ impl Store {
         .await?;
         insert_many(
             conn,
+            self.backend,
             "INSERT INTO search_index (card_id, pipe, body)",
             "",
             batch
@@ -389,6 +420,7 @@ impl Store {
         .await?;
         insert_many(
             conn,
+            self.backend,
             "INSERT INTO alerts (at, kind, detail)",
             "",
             batch
@@ -398,7 +430,24 @@ impl Store {
                 .collect(),
         )
         .await?;
-        for (id, note) in batch.inbox_done {
+        // One statement for the rows without a note (ids are our own
+        // integers, written as literals), one each for flagged rows.
+        let plain: Vec<String> = batch
+            .inbox_done
+            .iter()
+            .filter(|(_, note)| note.is_none())
+            .map(|(id, _)| id.to_string())
+            .collect();
+        for ids in plain.chunks(1_000) {
+            sqlx::query(&format!(
+                "UPDATE wa_inbox SET processed_at = $1 WHERE id IN ({})",
+                ids.join(", ")
+            ))
+            .bind(batch.at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        for (id, note) in batch.inbox_done.into_iter().filter(|(_, n)| n.is_some()) {
             sqlx::query("UPDATE wa_inbox SET processed_at = $1, note = $2 WHERE id = $3")
                 .bind(batch.at)
                 .bind(note)
@@ -417,7 +466,7 @@ impl Store {
     /// message not yet delivered. A status for a wamid we have not recorded
     /// yet is parked and applied when the send is recorded.
     pub async fn apply_status(&self, s: &StatusRow) -> Result<StatusOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let new = sqlx::query(
             "INSERT INTO wa_statuses (wamid, status, at, reason, callback) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (wamid, status) DO NOTHING",
@@ -485,7 +534,7 @@ impl Store {
             .bind(claim_until)
             .bind(now)
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.writer)
             .await?;
         let mut out: Vec<OutboxRow> = rows
             .iter()
@@ -511,7 +560,7 @@ impl Store {
     /// message, and apply any status that arrived before. A row already
     /// accepted is left as it is.
     pub async fn outbox_accepted(&self, id: i64, wamid: &str, now: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let row = sqlx::query(
             "UPDATE outbox SET state = 'accepted', wamid = $1, updated_at = $2, claimed_until = NULL \
              WHERE id = $3 AND state <> 'accepted' RETURNING card_id, message_key",
@@ -565,7 +614,7 @@ impl Store {
         .bind(error)
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -582,7 +631,7 @@ impl Store {
         .bind(error)
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -595,7 +644,7 @@ impl Store {
         error: &str,
         now: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let row = sqlx::query(
             "UPDATE outbox SET state = 'failed', last_error_code = $1, last_error = $2, updated_at = $3, \
              claimed_until = NULL WHERE id = $4 RETURNING card_id, message_key",
@@ -629,7 +678,7 @@ impl Store {
             "UPDATE outbox SET claimed_until = $1 WHERE state = 'sending' AND claimed_until > $1",
         )
         .bind(now - 1)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected())
     }
@@ -652,7 +701,7 @@ impl Store {
             .bind(note)
             .bind(card)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -663,7 +712,7 @@ impl Store {
             .bind(alert.at)
             .bind(&alert.kind)
             .bind(&alert.detail)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -720,7 +769,7 @@ impl Store {
         .bind(holder)
         .bind(until)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(n == 1)
@@ -731,7 +780,7 @@ impl Store {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
             .bind(name)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -999,6 +1048,7 @@ enum Val {
 /// allow: `head VALUES (…), (…) tail`.
 async fn insert_many(
     conn: &mut AnyConnection,
+    backend: Backend,
     head: &str,
     tail: &str,
     rows: Vec<Vec<Val>>,
@@ -1026,8 +1076,15 @@ async fn insert_many(
                     sql.push_str(", ");
                 }
                 n += 1;
-                sql.push('$');
-                sql.push_str(&n.to_string());
+                // SQLite binds `?` by position in constant time; a `$N`
+                // costs a search through every parameter name (quadratic
+                // on thousands of parameters).
+                if backend == Backend::Sqlite {
+                    sql.push('?');
+                } else {
+                    sql.push('$');
+                    sql.push_str(&n.to_string());
+                }
             }
             sql.push(')');
         }
