@@ -209,10 +209,13 @@ pub(crate) async fn cards(
         },
         None => None,
     };
+    // `assignee=none` lists the cards nobody has.
+    let unassigned = q.get("assignee").is_some_and(|a| a == "none");
     let filter = CardFilter {
         status: q.get("status").cloned(),
-        assignee: q.get("assignee").cloned(),
+        assignee: q.get("assignee").filter(|_| !unassigned).cloned(),
         sla: q.get("sla").cloned(),
+        unassigned,
         ids,
         after,
     };

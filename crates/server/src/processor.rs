@@ -41,6 +41,8 @@ pub enum Command {
         /// What the engine did.
         answer: oneshot::Sender<Result<Vec<EffectKind>, String>>,
     },
+    /// The agents as the engine knows them (online, capacity, open cards).
+    Agents(oneshot::Sender<Vec<AgentState>>),
     /// WhatsApp refused a message for good.
     Undeliverable {
         /// The card.
@@ -52,6 +54,19 @@ pub enum Command {
         /// Error 131047: the window is closed.
         window_closed: bool,
     },
+}
+
+/// An agent's availability and load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentState {
+    /// E-mail.
+    pub email: String,
+    /// Online (else away).
+    pub online: bool,
+    /// Most open cards they take.
+    pub capacity: u32,
+    /// Open cards assigned to them now.
+    pub load: u32,
 }
 
 /// One line of the engine's log.
@@ -184,6 +199,9 @@ impl Processor {
                         }
                         Some(Command::Act { answer, .. }) => {
                             let _ = answer.send(Err("this server does not run the engine now".into()));
+                        }
+                        Some(Command::Agents(answer)) => {
+                            let _ = answer.send(Vec::new());
                         }
                         Some(Command::Undeliverable { .. }) => {}
                         None => break,
@@ -443,6 +461,21 @@ impl Processor {
                         Err(e)
                     }
                 }
+            }
+            Command::Agents(answer) => {
+                let agents = self
+                    .state
+                    .agents
+                    .values()
+                    .map(|a| AgentState {
+                        email: a.email.clone(),
+                        online: a.online,
+                        capacity: a.capacity,
+                        load: self.state.load_of(&a.email),
+                    })
+                    .collect();
+                let _ = answer.send(agents);
+                Ok(())
             }
             Command::Undeliverable {
                 card,

@@ -368,3 +368,69 @@ async fn the_live_stream_sends_events_browsers_dispatch() {
     );
     h.finish().await;
 }
+
+#[tokio::test]
+async fn going_online_takes_the_waiting_card_and_the_board_filters_find_it() {
+    let flow = FLOW.replace(
+        "  team front { ana@acme.com }",
+        "  team front { ana@acme.com }\n  rule take on card.created {\n    assign front round_robin available\n  }",
+    );
+    let h = Harness::start(&flow).await;
+    switchboard_server::accounts::add_user(
+        h.running.store(),
+        "ana@acme.com",
+        "Ana",
+        "agent",
+        Some("long enough password"),
+    )
+    .await
+    .expect("user");
+    h.customer_says(
+        "5511987650001",
+        "Maria",
+        "wamid.web.q",
+        "Preciso trocar o endereço",
+    )
+    .await;
+    h.card_when(1, |c| c.assignee.is_none()).await;
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    let board = ana.get("/pipes/support?show=unassigned").await;
+    assert!(
+        board.body.contains("c_support_1"),
+        "waiting for someone: {}",
+        board.body
+    );
+    let home = ana.get("/").await;
+    assert!(home.body.contains("Away"), "{}", home.body);
+    let csrf = Browser::csrf(&home);
+    let bad = ana
+        .post(
+            "/availability",
+            &[("csrf", &csrf), ("online", "yes"), ("capacity", "lots")],
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    let online = ana
+        .post(
+            "/availability",
+            &[("csrf", &csrf), ("online", "yes"), ("capacity", "3")],
+        )
+        .await;
+    assert_eq!(online.status, 303);
+    // At once: the queued card is hers.
+    let card = h
+        .card_when(1, |c| c.assignee.as_deref() == Some("ana@acme.com"))
+        .await;
+    assert_eq!(card.number, 1);
+    let mine = ana.get("/pipes/support?show=mine").await;
+    assert!(mine.body.contains("c_support_1"));
+    let none = ana.get("/pipes/support?show=unassigned").await;
+    assert!(!none.body.contains("c_support_1"));
+    let found = ana.get("/pipes/support?q=endere%C3%A7o").await;
+    assert!(found.body.contains("c_support_1"));
+    let missing = ana.get("/pipes/support?q=nada").await;
+    assert!(!missing.body.contains("c_support_1"));
+    assert!(ana.get("/").await.body.contains("Online"));
+    h.finish().await;
+}

@@ -824,6 +824,9 @@ impl Store {
                 texts.push(v.clone());
             }
         }
+        if filter.unassigned {
+            sql.push_str(" AND assignee IS NULL");
+        }
         if let Some(ids) = &filter.ids {
             if ids.is_empty() {
                 return Ok(Vec::new());

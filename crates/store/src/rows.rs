@@ -125,6 +125,8 @@ pub struct CardFilter {
     pub assignee: Option<String>,
     /// Only this SLA state.
     pub sla: Option<String>,
+    /// Only cards nobody is assigned to.
+    pub unassigned: bool,
     /// Only these cards (a search's result).
     pub ids: Option<Vec<i64>>,
     /// After this card id (the cursor).

@@ -23,6 +23,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/", get(pages::home))
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
+        .route("/availability", post(pages::set_availability))
         .route("/pipes/{pipe}", get(pages::board))
         .route("/cards/{id}", get(pages::card))
         .route("/cards/{id}/reply", post(pages::reply))

@@ -4,7 +4,7 @@
 use crate::api::{self, ApiError};
 use crate::web::session::Viewer;
 use crate::App;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -46,12 +46,79 @@ fn failed(app: &App, viewer: &Viewer, e: ApiError) -> Response {
     error_page(app, viewer, e.status, &message)
 }
 
+/// The viewer's availability as the engine knows it: (online, capacity, load).
+async fn availability(app: &App, email: &str) -> (bool, u32, u32) {
+    let (answer, agents) = tokio::sync::oneshot::channel();
+    if app
+        .engine
+        .send(crate::Command::Agents(answer))
+        .await
+        .is_err()
+    {
+        return (false, 5, 0);
+    }
+    agents
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|a| a.email.eq_ignore_ascii_case(email))
+        .map(|a| (a.online, a.capacity, a.load))
+        .unwrap_or((false, 5, 0))
+}
+
+/// The availability form.
+#[derive(Deserialize)]
+pub(crate) struct AvailabilityForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    online: String,
+    #[serde(default)]
+    capacity: String,
+}
+
+/// `POST /availability`: online or away, and how many open cards at most;
+/// assignment uses it at once (queued cards go to an agent coming online).
+pub(crate) async fn set_availability(
+    State(app): State<App>,
+    viewer: Viewer,
+    Form(form): Form<AvailabilityForm>,
+) -> Response {
+    if !viewer.csrf_ok(&form.csrf) {
+        return viewer.csrf_refused(&app);
+    }
+    let capacity = match form.capacity.trim() {
+        "" => None,
+        c => match c.parse::<u32>() {
+            Ok(n) if (1..=500).contains(&n) => Some(n),
+            _ => {
+                return error_page(
+                    &app,
+                    &viewer,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &viewer.t()["capacity_invalid"],
+                )
+            }
+        },
+    };
+    let event = Event::Agent {
+        email: viewer.user.email.clone(),
+        online: Some(form.online == "yes"),
+        capacity,
+    };
+    match api::engine_act(&app, event).await {
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(e) => failed(&app, &viewer, e),
+    }
+}
+
 /// `GET /`: the boards the viewer may see.
 pub(crate) async fn home(State(app): State<App>, viewer: Viewer) -> Response {
     let wf = match api::workflow(&app) {
         Ok(w) => w,
         Err(e) => return failed(&app, &viewer, e),
     };
+    let (online, capacity, load) = availability(&app, &viewer.user.email).await;
     let mut pipes = Vec::new();
     for p in wf.pipes.iter().filter(|p| api::may_see(&viewer.user, p)) {
         let open = app.store.count_open(&p.name).await.unwrap_or(0);
@@ -61,7 +128,8 @@ pub(crate) async fn home(State(app): State<App>, viewer: Viewer) -> Response {
         StatusCode::OK,
         "home.html",
         context! { t => viewer.t(), lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf,
-                   pipes, demo => app.config.demo, live => "/events" },
+                   pipes, demo => app.config.demo, live => "/events",
+                   online, capacity, load },
     )
 }
 
@@ -120,11 +188,21 @@ fn tile(row: &CardRow, shown: &[String], t: &std::collections::BTreeMap<String, 
     }
 }
 
+/// The board's filters: `?show=mine|unassigned|overdue&q=words`.
+#[derive(Deserialize, Default)]
+pub(crate) struct BoardFilter {
+    #[serde(default)]
+    show: String,
+    #[serde(default)]
+    q: String,
+}
+
 /// `GET /pipes/{pipe}`: a column per status with its count and cards.
 pub(crate) async fn board(
     State(app): State<App>,
     viewer: Viewer,
     Path(pipe): Path<String>,
+    Query(f): Query<BoardFilter>,
 ) -> Response {
     let wf = match api::workflow(&app) {
         Ok(w) => w,
@@ -145,10 +223,25 @@ pub(crate) async fn board(
         .filter(|f| f.shown)
         .map(|f| f.name.clone())
         .collect();
+    let ids = if f.q.trim().is_empty() {
+        None
+    } else {
+        Some(
+            app.store
+                .search(&pipe, &f.q, 10_000)
+                .await
+                .unwrap_or_default(),
+        )
+    };
+    let filtered = ids.is_some() || !f.show.is_empty();
     let mut columns = Vec::new();
     for s in &p.statuses {
         let filter = CardFilter {
             status: Some(s.name.clone()),
+            assignee: (f.show == "mine").then(|| viewer.user.email.clone()),
+            unassigned: f.show == "unassigned",
+            sla: (f.show == "overdue").then(|| "breached".to_string()),
+            ids: ids.clone(),
             ..CardFilter::default()
         };
         let rows = app
@@ -156,11 +249,15 @@ pub(crate) async fn board(
             .cards(&pipe, &filter, PER_COLUMN)
             .await
             .unwrap_or_default();
-        let count = counts
-            .iter()
-            .find(|(n, _)| *n == s.name)
-            .map(|(_, c)| *c)
-            .unwrap_or(0);
+        let count = if filtered {
+            rows.len() as i64
+        } else {
+            counts
+                .iter()
+                .find(|(n, _)| *n == s.name)
+                .map(|(_, c)| *c)
+                .unwrap_or(0)
+        };
         let cards: Vec<Value> = rows.iter().map(|r| tile(r, &shown, viewer.t())).collect();
         columns.push(context! { name => &s.name, count, cards });
     }
@@ -168,7 +265,8 @@ pub(crate) async fn board(
         StatusCode::OK,
         "board.html",
         context! { t => viewer.t(), lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf,
-                   pipe => context! { name => &p.name, title => &p.title }, columns, live => "/events" },
+                   pipe => context! { name => &p.name, title => &p.title }, columns, live => "/events",
+                   show => &f.show, q => &f.q },
     )
 }
 
