@@ -1105,7 +1105,11 @@ impl<'e> Run<'e, '_> {
             status: Some("queued".into()),
             author: Some(cause.to_string()),
         });
-        c.last_responder = Some(Responder::Team);
+        // An automatic reply (a rule's) is not the team answering: the
+        // customer still waits (yellow) until a person writes.
+        if matches!(cause, Cause::Agent { .. }) {
+            c.last_responder = Some(Responder::Team);
+        }
         if name.is_some() {
             c.template_needed = false;
         }

@@ -27,7 +27,8 @@ async fn a_restart_keeps_cards_numbers_and_sends_nothing_twice() {
     let h = Harness::start(FLOW).await;
     h.customer_says(MARIA, "Maria", "wamid.a1", "Oi").await;
     h.fake.wait_for_sends(1, Duration::from_secs(20)).await;
-    h.card_when(1, |c| c.last_responder.as_deref() == Some("team"))
+    // An automatic greeting leaves the customer waiting (yellow).
+    h.card_when(1, |c| c.last_responder.as_deref() == Some("customer"))
         .await;
     let h = h.restart().await;
     // Maria's next message joins her open card; Ana gets card 2.

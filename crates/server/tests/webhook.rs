@@ -74,8 +74,9 @@ async fn a_message_opens_a_card_and_its_greeting_reaches_whatsapp() {
     assert_eq!(sent[0].phone_number_id, common::NUMBER_ID);
     assert_eq!(sent[0].body["to"], MARIA);
     assert_eq!(sent[0].body["text"]["body"], "Olá Maria!");
+    // An automatic greeting is not the team answering: still yellow.
     let card = h
-        .card_when(1, |c| c.last_responder.as_deref() == Some("team"))
+        .card_when(1, |c| c.last_responder.as_deref() == Some("customer"))
         .await;
     assert_eq!(card.status, "new");
     // The sent message carries Meta's wamid, and statuses come back onto it.
