@@ -388,44 +388,38 @@ pub(crate) fn engine_card(row: &CardRow) -> usize {
     usize::try_from(row.id).unwrap_or(usize::MAX)
 }
 
+/// The card an action names and the action's JSON body.
+async fn card_and_body(
+    app: &App,
+    user: &User,
+    id: &str,
+    body: &Bytes,
+) -> Result<(CardRow, Map<String, Value>), ApiError> {
+    let row = visible_card(app, user, id).await?;
+    Ok((row, object(body)?))
+}
+
 /// `POST /api/cards/{id}/reply`: `{ "text": … }` or `{ "template", "language", "params" }`.
 pub(crate) async fn reply(
     State(app): State<App>,
     Caller(user): Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let row = match visible_card(&app, &user, &id).await {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    let m = match object(&body) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    let body = match (text_of(&m, "text"), text_of(&m, "template")) {
-        (Err(r), _) | (_, Err(r)) => return r.into_response(),
-        (Ok(Some(t)), Ok(None)) if !t.trim().is_empty() => ReplyBody::Text(t),
-        (Ok(None), Ok(Some(name))) => {
-            let language = match text_of(&m, "language") {
-                Ok(Some(l)) => l,
-                Ok(None) => {
-                    return unprocessable(
-                        "a template reply needs its `language` (for example \"pt_BR\")",
-                    )
-                    .into_response()
-                }
-                Err(r) => return r.into_response(),
-            };
+) -> Result<Response, ApiError> {
+    let (row, m) = card_and_body(&app, &user, &id, &body).await?;
+    let body = match (text_of(&m, "text")?, text_of(&m, "template")?) {
+        (Some(t), None) if !t.trim().is_empty() => ReplyBody::Text(t),
+        (None, Some(name)) => {
+            let language = text_of(&m, "language")?.ok_or_else(|| {
+                unprocessable("a template reply needs its `language` (for example \"pt_BR\")")
+            })?;
             let params = match m.get("params") {
                 None | Some(Value::Null) => Vec::new(),
                 Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
                     .iter()
                     .filter_map(|v| v.as_str().map(str::to_string))
                     .collect(),
-                Some(_) => {
-                    return unprocessable("`params` should be a list of strings").into_response()
-                }
+                Some(_) => return Err(unprocessable("`params` should be a list of strings")),
             };
             ReplyBody::Template {
                 name,
@@ -433,26 +427,26 @@ pub(crate) async fn reply(
                 params,
             }
         }
-        (Ok(Some(_)), Ok(Some(_))) => {
-            return unprocessable("send either `text` or `template`, not both").into_response()
+        (Some(_), Some(_)) => {
+            return Err(unprocessable("send either `text` or `template`, not both"))
         }
         _ => {
-            return unprocessable(
+            return Err(unprocessable(
                 "a reply needs a non-empty `text`, or a `template` with its `language`",
-            )
-            .into_response()
+            ))
         }
     };
-    act(
+    let card = engine_card(&row);
+    Ok(act(
         &app,
         &row,
         Event::Reply {
-            card: engine_card(&row),
+            card,
             agent: user.email,
             body,
         },
     )
-    .await
+    .await)
 }
 
 /// `POST /api/cards/{id}/move`: `{ "status": … }`.
@@ -461,28 +455,21 @@ pub(crate) async fn move_card(
     Caller(user): Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let row = match visible_card(&app, &user, &id).await {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    let status = match object(&body).map(|m| text_of(&m, "status")) {
-        Err(r) | Ok(Err(r)) => return r.into_response(),
-        Ok(Ok(Some(s))) => s,
-        Ok(Ok(None)) => {
-            return unprocessable("a move needs the `status` to move to").into_response()
-        }
-    };
-    act(
+) -> Result<Response, ApiError> {
+    let (row, m) = card_and_body(&app, &user, &id, &body).await?;
+    let status = text_of(&m, "status")?
+        .ok_or_else(|| unprocessable("a move needs the `status` to move to"))?;
+    let card = engine_card(&row);
+    Ok(act(
         &app,
         &row,
         Event::Move {
-            card: engine_card(&row),
+            card,
             agent: user.email,
             status,
         },
     )
-    .await
+    .await)
 }
 
 /// `POST /api/cards/{id}/assign`: `{ "agent": email }` or `{ "team": name }`.
@@ -491,34 +478,28 @@ pub(crate) async fn assign(
     Caller(user): Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let row = match visible_card(&app, &user, &id).await {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    let m = match object(&body) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    let to = match (text_of(&m, "agent"), text_of(&m, "team")) {
-        (Err(r), _) | (_, Err(r)) => return r.into_response(),
-        (Ok(Some(a)), Ok(None)) => AssignTo::Agent(a),
-        (Ok(None), Ok(Some(t))) => AssignTo::Team(t),
+) -> Result<Response, ApiError> {
+    let (row, m) = card_and_body(&app, &user, &id, &body).await?;
+    let to = match (text_of(&m, "agent")?, text_of(&m, "team")?) {
+        (Some(a), None) => AssignTo::Agent(a),
+        (None, Some(t)) => AssignTo::Team(t),
         _ => {
-            return unprocessable("an assignment needs either `agent` (an e-mail) or `team`")
-                .into_response()
+            return Err(unprocessable(
+                "an assignment needs either `agent` (an e-mail) or `team`",
+            ))
         }
     };
-    act(
+    let card = engine_card(&row);
+    Ok(act(
         &app,
         &row,
         Event::Assign {
-            card: engine_card(&row),
+            card,
             agent: user.email,
             to,
         },
     )
-    .await
+    .await)
 }
 
 /// `PATCH /api/cards/{id}/fields`: `{ "priority": "high", … }`, typed and validated.
@@ -527,44 +508,34 @@ pub(crate) async fn fields(
     Caller(user): Caller,
     Path(id): Path<String>,
     body: Bytes,
-) -> Response {
-    let row = match visible_card(&app, &user, &id).await {
-        Ok(r) => r,
-        Err(r) => return r.into_response(),
-    };
-    let m = match object(&body) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
+) -> Result<Response, ApiError> {
+    let (row, m) = card_and_body(&app, &user, &id, &body).await?;
     if m.is_empty() {
-        return unprocessable("name at least one field to change").into_response();
+        return Err(unprocessable("name at least one field to change"));
     }
-    let wf = match workflow(&app) {
-        Ok(w) => w,
-        Err(r) => return r.into_response(),
-    };
+    let wf = workflow(&app)?;
     if let Some(pipe) = wf.pipe(&row.pipe) {
         if let Some(unknown) = m.keys().find(|k| pipe.field(k).is_none()) {
             let known: Vec<&str> = pipe.fields.iter().map(|f| f.name.as_str()).collect();
-            return unprocessable(&format!(
+            return Err(unprocessable(&format!(
                 "pipe `{}` has no field `{unknown}`; its fields are {}",
                 row.pipe,
                 known.join(", ")
-            ))
-            .into_response();
+            )));
         }
     }
     let fields: BTreeMap<String, Value> = m.into_iter().collect();
-    act(
+    let card = engine_card(&row);
+    Ok(act(
         &app,
         &row,
         Event::Set {
-            card: engine_card(&row),
+            card,
             agent: user.email,
             fields,
         },
     )
-    .await
+    .await)
 }
 
 /// `GET /api/openapi.json`.
