@@ -434,3 +434,40 @@ async fn going_online_takes_the_waiting_card_and_the_board_filters_find_it() {
     assert!(ana.get("/").await.body.contains("Online"));
     h.finish().await;
 }
+
+#[tokio::test]
+async fn managers_see_the_dashboard_and_agents_do_not() {
+    let h = start().await;
+    switchboard_server::accounts::add_user(
+        h.running.store(),
+        "boss@acme.com",
+        "Boss",
+        "admin",
+        Some("long enough password"),
+    )
+    .await
+    .expect("user");
+    h.customer_says("5511987650001", "Maria", "wamid.web.d", "Oi")
+        .await;
+    h.card_when(1, |_| true).await;
+    let mut boss = Browser::new(&h);
+    boss.log_in("boss@acme.com", "long enough password").await;
+    let page = boss.get("/dashboard").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Support") && page.body.contains("Sales"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<span class=\"n\">1</span> customer waiting"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<svg"));
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    assert_eq!(ana.get("/dashboard").await.status, 403);
+    h.finish().await;
+}

@@ -857,6 +857,60 @@ impl Store {
             .collect()
     }
 
+    /// A pipe's figures for the dashboard, computed in the database.
+    pub async fn pipe_stats(&self, pipe: &str, since: i64) -> Result<PipeStats> {
+        let row = sqlx::query(
+            "SELECT \
+               SUM(CASE WHEN open = 1 THEN 1 ELSE 0 END) AS open, \
+               SUM(CASE WHEN open = 1 AND sla_state = 'breached' THEN 1 ELSE 0 END) AS overdue, \
+               SUM(CASE WHEN open = 1 AND last_responder = 'customer' THEN 1 ELSE 0 END) AS waiting, \
+               SUM(CASE WHEN open = 1 AND assignee IS NULL THEN 1 ELSE 0 END) AS unassigned, \
+               SUM(CASE WHEN sla_state <> 'none' THEN 1 ELSE 0 END) AS with_sla, \
+               SUM(CASE WHEN sla_state = 'breached' THEN 1 ELSE 0 END) AS breached \
+             FROM cards WHERE pipe = $1",
+        )
+        .bind(pipe)
+        .fetch_one(&self.pool)
+        .await?;
+        let n = |c: &str| -> Result<i64> { Ok(row.try_get::<Option<i64>, _>(c)?.unwrap_or(0)) };
+        let per_day = sqlx::query(
+            "SELECT created_at / 86400000 AS day, COUNT(*) AS n FROM cards \
+             WHERE pipe = $1 AND created_at >= $2 GROUP BY created_at / 86400000 ORDER BY day",
+        )
+        .bind(pipe)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("day")?, r.try_get("n")?)))
+        .collect::<Result<Vec<(i64, i64)>>>()?;
+        // First response: from the card's opening to the first message a
+        // person of the team wrote (rules' automatic replies do not count).
+        let first_responses = sqlx::query(
+            "SELECT MIN(m.at) - c.created_at AS waited FROM cards c \
+             JOIN messages m ON m.card_id = c.id AND m.direction = 'out' \
+               AND m.author IS NOT NULL AND m.author NOT LIKE 'rule %' \
+             WHERE c.pipe = $1 AND c.created_at >= $2 GROUP BY c.id, c.created_at",
+        )
+        .bind(pipe)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get("waited")?))
+        .collect::<Result<Vec<i64>>>()?;
+        Ok(PipeStats {
+            open: n("open")?,
+            overdue: n("overdue")?,
+            waiting: n("waiting")?,
+            unassigned: n("unassigned")?,
+            with_sla: n("with_sla")?,
+            breached: n("breached")?,
+            opened_per_day: per_day,
+            first_responses,
+        })
+    }
+
     /// How many open cards a pipe has.
     pub async fn count_open(&self, pipe: &str) -> Result<i64> {
         Ok(

@@ -363,3 +363,24 @@ pub struct Batch {
     /// Inbox rows consumed, with a note where something was wrong.
     pub inbox_done: Vec<(i64, Option<String>)>,
 }
+
+/// A pipe's figures for the dashboard.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PipeStats {
+    /// Open cards.
+    pub open: i64,
+    /// Open cards whose SLA ran out.
+    pub overdue: i64,
+    /// Open cards whose customer wrote last.
+    pub waiting: i64,
+    /// Open cards nobody has.
+    pub unassigned: i64,
+    /// Cards with an SLA clock.
+    pub with_sla: i64,
+    /// Cards whose SLA ran out.
+    pub breached: i64,
+    /// Cards opened per day (days since the epoch, count), since the date asked.
+    pub opened_per_day: Vec<(i64, i64)>,
+    /// Milliseconds from opening to the team's first reply, per card opened since.
+    pub first_responses: Vec<i64>,
+}

@@ -492,3 +492,41 @@ both!(
             .is_none());
     }
 );
+
+both!(
+    a_pipes_figures_are_counted_in_the_database,
+    |store: Store| async move {
+        let day = 86_400_000;
+        let mut waiting = card(0, 1, "new");
+        waiting.created_at = 10 * day;
+        let mut late = card(1, 2, "new");
+        late.sla_state = "breached".into();
+        late.assignee = None;
+        late.created_at = 11 * day;
+        let mut done = card(2, 3, "done");
+        done.open = false;
+        done.last_responder = Some("team".into());
+        done.created_at = 11 * day + 5;
+        let mut answered = message(2, "out-3-2", None);
+        answered.author = Some("ana@acme.com".into());
+        answered.at = 11 * day + 5 + 60_000;
+        let mut automatic = message(2, "out-3-1", None);
+        automatic.author = Some("rule `greet` at support.flow:3".into());
+        automatic.at = 11 * day + 5;
+        store
+            .commit(Batch {
+                at: 1,
+                cards: vec![waiting, late, done],
+                messages: vec![automatic, answered],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let s = store.pipe_stats("support", 10 * day).await.unwrap();
+        assert_eq!((s.open, s.overdue, s.waiting, s.unassigned), (2, 1, 2, 1));
+        assert_eq!((s.with_sla, s.breached), (3, 1));
+        assert_eq!(s.opened_per_day, vec![(10, 1), (11, 2)]);
+        // Only the person's reply counts, a minute after the card opened.
+        assert_eq!(s.first_responses, vec![60_000]);
+    }
+);

@@ -25,6 +25,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/logout", post(session::logout))
         .route("/availability", post(pages::set_availability))
         .route("/pipes/{pipe}", get(pages::board))
+        .route("/dashboard", get(pages::dashboard))
         .route("/cards/{id}", get(pages::card))
         .route("/cards/{id}/reply", post(pages::reply))
         .route("/cards/{id}/move", post(pages::move_card))
@@ -49,6 +50,7 @@ const TEMPLATES: &[(&str, &str)] = embedded!(
     "card.html",
     "phone.html",
     "error.html",
+    "dashboard.html",
 );
 
 /// The folder templates are read from in development, when it exists.

@@ -480,3 +480,152 @@ pub(crate) fn live_stream(app: &App) -> Response {
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }
+
+/// A duration in minutes or hours, for people.
+fn took(ms: i64) -> String {
+    let m = ms / 60_000;
+    if ms < 60_000 {
+        format!("{}s", ms / 1000)
+    } else {
+        minutes(m)
+    }
+}
+
+/// The value at a percentile (nearest rank) of sorted values.
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// Bars of cards opened per day over the last `days` days.
+fn chart(title: &str, per_day: &[(i64, i64)], today: i64, days: i64) -> Value {
+    let counts: Vec<(i64, i64)> = (today - days + 1..=today)
+        .map(|d| {
+            (
+                d,
+                per_day
+                    .iter()
+                    .find(|(x, _)| *x == d)
+                    .map(|(_, n)| *n)
+                    .unwrap_or(0),
+            )
+        })
+        .collect();
+    let max = counts.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let bar = if days <= 7 { 8 } else { 3 };
+    let bars: Vec<Value> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, (d, n))| {
+            let day = chrono::DateTime::from_timestamp(d * 86_400, 0)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
+            context! { x => i as i64 * (bar + 1), h => (n * 56 / max).max(i64::from(*n > 0)), n, day, }
+        })
+        .collect();
+    context! { title, bars, bar, width => days * (bar + 1), total => counts.iter().map(|(_, n)| n).sum::<i64>() }
+}
+
+/// `GET /dashboard`: per pipe, what is open, waiting and late, SLA
+/// compliance, first-reply times, trends and each agent's load.
+pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Response {
+    if viewer.user.role == "agent" {
+        return error_page(
+            &app,
+            &viewer,
+            StatusCode::FORBIDDEN,
+            &viewer.t()["managers_only"],
+        );
+    }
+    let wf = match api::workflow(&app) {
+        Ok(w) => w,
+        Err(e) => return failed(&app, &viewer, e),
+    };
+    let now = crate::now_ms();
+    let today = now / 86_400_000;
+    let since = (today - 29) * 86_400_000;
+    let (answer, agents) = tokio::sync::oneshot::channel();
+    let agents = if app
+        .engine
+        .send(crate::Command::Agents(answer))
+        .await
+        .is_ok()
+    {
+        agents.await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let t = viewer.t();
+    let mut pipes = Vec::new();
+    for p in wf.pipes.iter().filter(|p| api::may_see(&viewer.user, p)) {
+        let s = match app.store.pipe_stats(&p.name, since).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "dashboard figures");
+                return error_page(
+                    &app,
+                    &viewer,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database does not answer",
+                );
+            }
+        };
+        let mut first = s.first_responses.clone();
+        first.sort_unstable();
+        let compliance = if s.with_sla == 0 {
+            "—".to_string()
+        } else {
+            format!("{}%", 100 * (s.with_sla - s.breached) / s.with_sla)
+        };
+        let members: std::collections::BTreeSet<String> = p
+            .teams
+            .iter()
+            .flat_map(|t| t.members.iter().map(|m| m.to_lowercase()))
+            .collect();
+        let agents: Vec<Value> = members
+            .iter()
+            .map(|m| {
+                let a = agents.iter().find(|a| a.email.eq_ignore_ascii_case(m));
+                context! { email => m, online => a.is_some_and(|a| a.online),
+                           load => a.map(|a| a.load).unwrap_or(0), capacity => a.map(|a| a.capacity).unwrap_or(0) }
+            })
+            .collect();
+        pipes.push(context! {
+            name => &p.name, title => &p.title, open => s.open, waiting => s.waiting, overdue => s.overdue,
+            unassigned => s.unassigned, compliance,
+            first_median => percentile(&first, 50.0).map(took).unwrap_or_else(|| "—".into()),
+            first_p90 => percentile(&first, 90.0).map(took).unwrap_or_else(|| "—".into()),
+            charts => vec![chart(&t["last_7_days"], &s.opened_per_day, today, 7), chart(&t["last_30_days"], &s.opened_per_day, today, 30)],
+            agents,
+        });
+    }
+    app.pages.render(
+        StatusCode::OK,
+        "dashboard.html",
+        context! { t => t, lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf, pipes, live => "/events" },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(percentile(&v, 50.0), Some(5));
+        assert_eq!(percentile(&v, 90.0), Some(9));
+        assert_eq!(percentile(&[7], 90.0), Some(7));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(took(42_000), "42s");
+        assert_eq!(took(5 * 60_000), "5m");
+        assert_eq!(took(135 * 60_000), "2h15");
+    }
+}
