@@ -471,3 +471,88 @@ async fn managers_see_the_dashboard_and_agents_do_not() {
     assert_eq!(ana.get("/dashboard").await.status, 403);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn fields_are_edited_with_their_types_and_a_closed_window_offers_templates() {
+    let flow = FLOW.replace(
+        "  status new open initial\n  status doing",
+        "  field priority: choice(low, normal, high) = normal\n  field amount: number\n  status new open initial\n  status doing",
+    );
+    let h = Harness::start(&flow).await;
+    switchboard_server::accounts::add_user(
+        h.running.store(),
+        "ana@acme.com",
+        "Ana",
+        "agent",
+        Some("long enough password"),
+    )
+    .await
+    .expect("user");
+    h.customer_says("5511987650001", "Maria", "wamid.web.f", "Oi")
+        .await;
+    h.card_when(1, |_| true).await;
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    let page = ana.get("/cards/c_support_1").await;
+    assert!(
+        page.body.contains("name=\"field.priority\""),
+        "{}",
+        page.body
+    );
+    let csrf = Browser::csrf(&page);
+    let saved = ana
+        .post(
+            "/cards/c_support_1/fields",
+            &[
+                ("csrf", &csrf),
+                ("field.priority", "high"),
+                ("field.amount", "120.5"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let card = h
+        .card_when(1, |c| c.view.contains("\"priority\":\"high\""))
+        .await;
+    assert!(card.view.contains("\"amount\":120.5"), "{}", card.view);
+    // WhatsApp says the window is closed: the card offers a template.
+    h.fake
+        .script(vec![switchboard_whatsapp::fake::Scripted::Error {
+            http_status: 400,
+            code: 131047,
+            message: "(#131047) Re-engagement message".into(),
+        }]);
+    let reply = ana
+        .post(
+            "/cards/c_support_1/reply",
+            &[("csrf", &csrf), ("text", "Oi Maria")],
+        )
+        .await;
+    assert_eq!(reply.status, 303);
+    h.card_when(1, |c| c.template_needed).await;
+    let page = ana.get("/cards/c_support_1").await;
+    assert!(
+        page.body.contains("action=\"/cards/c_support_1/template\""),
+        "{}",
+        page.body
+    );
+    let sent = ana
+        .post(
+            "/cards/c_support_1/template",
+            &[
+                ("csrf", &csrf),
+                ("template", "follow_up"),
+                ("language", "pt_BR"),
+                ("params", "Maria, 8812"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 303);
+    let out = h.fake.wait_for_sends(2, Duration::from_secs(20)).await;
+    assert_eq!(out[1].body["template"]["name"], "follow_up");
+    assert_eq!(
+        out[1].body["template"]["components"][0]["parameters"][1]["text"],
+        "8812"
+    );
+    h.finish().await;
+}

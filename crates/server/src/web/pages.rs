@@ -296,14 +296,46 @@ async fn card_page(
         }
     };
     let card: serde_json::Value = serde_json::from_str(&row.view).unwrap_or_default();
-    let fields: Vec<Value> = card["fields"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(name, v)| context! { name, value => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()) })
+    let wf = api::workflow(app).ok();
+    let pipe = wf.as_ref().and_then(|wf| wf.pipe(&row.pipe));
+    // Every field of the pipe, with its type and the card's value.
+    let fields: Vec<Value> = pipe
+        .map(|p| {
+            p.fields
+                .iter()
+                .map(|f| {
+                    let v = &card["fields"][&f.name];
+                    let value = match v {
+                        serde_json::Value::Null => String::new(),
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    let (kind, choices) = match &f.ty {
+                        switchboard_lang::model::FieldType::Choice(c) => ("choice", c.clone()),
+                        other => (field_kind(other), Vec::new()),
+                    };
+                    context! { name => &f.name, value, type => kind, choices }
+                })
                 .collect()
         })
         .unwrap_or_default();
+    // The templates the pipe's rules send: what an agent is likely to need.
+    let mut templates: Vec<String> = pipe
+        .map(|p| {
+            p.rules
+                .iter()
+                .flat_map(|r| &r.actions)
+                .filter_map(|a| match a {
+                    switchboard_lang::model::Action::ReplyTemplate { name, .. } => {
+                        Some(name.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    templates.sort();
+    templates.dedup();
     let statuses: Vec<String> = api::workflow(app)
         .ok()
         .and_then(|wf| {
@@ -332,7 +364,7 @@ async fn card_page(
         status,
         "card.html",
         context! { t => viewer.t(), lang => viewer.lang, user => user(viewer), csrf => &viewer.csrf,
-        card => Value::from_serialize(&card), fields, messages, history, statuses, window_closed,
+        card => Value::from_serialize(&card), fields, templates, messages, history, statuses, window_closed,
         indicator => indicator(&row), error, live => "/events" },
     )
 }
@@ -349,6 +381,17 @@ fn cause_text(json: &str) -> String {
         Some("timer") => s("what"),
         Some("engine") => s("reason"),
         _ => json.to_string(),
+    }
+}
+
+fn field_kind(ty: &switchboard_lang::model::FieldType) -> &'static str {
+    use switchboard_lang::model::FieldType;
+    match ty {
+        FieldType::Number => "number",
+        FieldType::Bool => "bool",
+        FieldType::Date => "date",
+        FieldType::Choice(_) => "choice",
+        FieldType::Text | FieldType::Agent => "text",
     }
 }
 
@@ -428,6 +471,131 @@ pub(crate) async fn reply(
         card,
         agent,
         body: ReplyBody::Text(text),
+    })
+    .await
+}
+
+/// The template form.
+#[derive(Deserialize)]
+pub(crate) struct TemplateForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    template: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    params: String,
+}
+
+/// `POST /cards/{id}/template`: an approved template, which reaches the
+/// customer even when the 24-hour window has closed.
+pub(crate) async fn template(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<TemplateForm>,
+) -> Response {
+    if !viewer.csrf_ok(&form.csrf) {
+        return viewer.csrf_refused(&app);
+    }
+    let name = form.template.trim().to_string();
+    let language = form.language.trim().to_string();
+    if name.is_empty() || language.is_empty() {
+        return card_page(
+            &app,
+            &viewer,
+            &id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(&viewer.t()["template_name"]),
+        )
+        .await;
+    }
+    let params: Vec<String> = form
+        .params
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let agent = viewer.user.email.clone();
+    act_from_form(&app, &viewer, &id, |card| Event::Reply {
+        card,
+        agent,
+        body: ReplyBody::Template {
+            name,
+            language,
+            params,
+        },
+    })
+    .await
+}
+
+/// `POST /cards/{id}/fields`: the fields form (`field.NAME=value`); empty
+/// values are left as they are.
+pub(crate) async fn set_fields(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    let csrf = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    if !viewer.csrf_ok(csrf) {
+        return viewer.csrf_refused(&app);
+    }
+    let row = match api::visible_card(&app, &viewer.user, &id).await {
+        Ok(r) => r,
+        Err(e) => return failed(&app, &viewer, e),
+    };
+    let current: serde_json::Value = serde_json::from_str(&row.view).unwrap_or_default();
+    let wf = api::workflow(&app).ok();
+    let mut fields = std::collections::BTreeMap::new();
+    for (key, value) in &form {
+        let Some(name) = key.strip_prefix("field.") else {
+            continue;
+        };
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let ty = wf
+            .as_ref()
+            .and_then(|wf| wf.pipe(&row.pipe))
+            .and_then(|p| p.field(name))
+            .map(|f| field_kind(&f.ty))
+            .unwrap_or("text");
+        // Typed as the workflow says; the engine checks the value.
+        let typed = match ty {
+            "number" => value
+                .parse::<f64>()
+                .ok()
+                .and_then(serde_json::Number::from_f64)
+                .map(serde_json::Value::Number)
+                .unwrap_or_else(|| serde_json::Value::String(value.to_string())),
+            "bool" => serde_json::Value::Bool(value == "true"),
+            _ => serde_json::Value::String(value.to_string()),
+        };
+        let unchanged = match (&current["fields"][name], &typed) {
+            (serde_json::Value::Number(a), serde_json::Value::Number(b)) => {
+                a.as_f64() == b.as_f64()
+            }
+            (a, b) => a == b,
+        };
+        if !unchanged {
+            fields.insert(name.to_string(), typed);
+        }
+    }
+    if fields.is_empty() {
+        return Redirect::to(&format!("/cards/{id}")).into_response();
+    }
+    let agent = viewer.user.email.clone();
+    act_from_form(&app, &viewer, &id, |card| Event::Set {
+        card,
+        agent,
+        fields,
     })
     .await
 }
