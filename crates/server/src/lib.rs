@@ -74,6 +74,8 @@ pub(crate) struct App {
     pub(crate) demo_log: Arc<web::demo::DemoLog>,
     /// Becomes true when the server stops (long-lived streams end then).
     pub(crate) stopping: watch::Receiver<bool>,
+    /// The Graph API (media downloads for the card page).
+    pub(crate) graph: GraphClient,
 }
 
 /// Milliseconds since the epoch as RFC 3339 (UTC, seconds).
@@ -299,6 +301,7 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
         fake: fake.clone(),
         demo_log: Arc::new(web::demo::DemoLog::default()),
         stopping: shutdown_rx.clone(),
+        graph: GraphClient::new(&config.api_base, &config.access_token),
     };
     let mut stop = shutdown_rx;
     tasks.push(tokio::spawn(async move {

@@ -556,3 +556,65 @@ async fn fields_are_edited_with_their_types_and_a_closed_window_offers_templates
     );
     h.finish().await;
 }
+
+fn message_body(id: &str, kind: &str, payload: &str) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"551140001000","phone_number_id":"106000000000042"}},"contacts":[{{"profile":{{"name":"Maria"}},"wa_id":"5511987650001"}}],"messages":[{{"from":"5511987650001","id":"{id}","timestamp":"1790000000","type":"{kind}","{kind}":{payload}}}]}}}}]}}]}}"#
+    )
+}
+
+#[tokio::test]
+async fn every_message_type_is_shown_and_media_come_through_our_proxy_only_to_those_who_may_see() {
+    let h = start().await;
+    h.fake.add_media(
+        "880011",
+        "image/jpeg",
+        b"\xff\xd8jpeg bytes".to_vec(),
+        Duration::from_secs(300),
+    );
+    for (id, kind, payload) in [
+        (
+            "wamid.t.1",
+            "image",
+            r#"{"id":"880011","mime_type":"image/jpeg","sha256":"x","caption":"a foto"}"#,
+        ),
+        (
+            "wamid.t.2",
+            "location",
+            r#"{"latitude":-23.5,"longitude":-46.6,"name":"Loja"}"#,
+        ),
+        ("wamid.t.3", "poll", r#"{"question":"?"}"#),
+    ] {
+        let body = message_body(id, kind, payload);
+        assert_eq!(h.post_signed(body.as_bytes()).await.status(), 200);
+    }
+    h.settle().await;
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    let page = ana.get("/cards/c_support_1").await;
+    // Attribute values are HTML-escaped (`/` as `&#x2f;`); browsers read them back.
+    let unescaped = page.body.replace("&#x2f;", "/").replace("&amp;", "&");
+    assert!(
+        unescaped.contains("<img class=\"media\" src=\"/cards/c_support_1/media/wamid.t.1\""),
+        "{unescaped}"
+    );
+    assert!(
+        unescaped.contains("openstreetmap.org/?mlat=-23.5&mlon=-46.6"),
+        "{unescaped}"
+    );
+    assert!(
+        page.body.contains("[unsupported content: poll]"),
+        "{}",
+        page.body
+    );
+    let image = ana.get("/cards/c_support_1/media/wamid.t.1").await;
+    assert_eq!(image.status, 200);
+    assert!(image.body.contains("jpeg bytes"));
+    let mut rafa = Browser::new(&h);
+    rafa.log_in("rafa@acme.com", "long enough password").await;
+    assert_eq!(
+        rafa.get("/cards/c_support_1/media/wamid.t.1").await.status,
+        404
+    );
+    h.finish().await;
+}

@@ -30,6 +30,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/cards/{id}/reply", post(pages::reply))
         .route("/cards/{id}/move", post(pages::move_card))
         .route("/cards/{id}/template", post(pages::template))
+        .route("/cards/{id}/media/{key}", get(pages::media))
         .route("/cards/{id}/fields", post(pages::set_fields))
         .route("/events", get(pages::events))
         .route("/static/{file}", get(static_file))

@@ -15,6 +15,25 @@ use std::time::Duration;
 use switchboard_engine::{Event, ReplyBody};
 use switchboard_store::{CardFilter, CardRow};
 
+/// The message types the card page knows how to show; others are shown as
+/// "unsupported content" with their type.
+const KNOWN_TYPES: &[&str] = &[
+    "text",
+    "image",
+    "sticker",
+    "audio",
+    "video",
+    "document",
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "order",
+    "system",
+    "template",
+];
+
 /// Cards shown per column before "+N more".
 const PER_COLUMN: i64 = 50;
 
@@ -347,11 +366,45 @@ async fn card_page(
         .as_str()
         .and_then(|w| chrono::DateTime::parse_from_rfc3339(w).ok())
         .is_none_or(|w| w.timestamp_millis() <= crate::now_ms());
+    let card_id = id;
     let messages: Vec<Value> = messages
         .iter()
         .map(|m| {
+            let raw: serde_json::Value = m
+                .raw
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
+                .unwrap_or_default();
+            let payload = &raw[m.kind.as_str()];
+            // Media go through our proxy: the browser never sees Meta's
+            // URL or token.
+            let media = (["image", "sticker", "audio", "video", "document"].contains(&m.kind.as_str())
+                && payload["id"].is_string())
+            .then(|| format!("/cards/{card_id}/media/{}", url::form_urlencoded::byte_serialize(m.key.as_bytes()).collect::<String>()));
+            let location = (m.kind == "location").then(|| {
+                format!(
+                    "https://www.openstreetmap.org/?mlat={}&mlon={}",
+                    payload["latitude"], payload["longitude"]
+                )
+            });
+            // What a reply answers: the quoted message's text, when we have it.
+            let quoted = raw["context"]["id"].as_str().and_then(|q| {
+                messages
+                    .iter()
+                    .find(|o| o.wamid.as_deref() == Some(q) || o.key == q)
+                    .map(|o| o.text.clone().unwrap_or_else(|| format!("[{}]", o.kind)))
+            });
+            let ticks = match m.status.as_deref() {
+                Some("sent") => "✓",
+                Some("delivered") => "✓✓",
+                Some("read") | Some("played") => "✓✓ ●",
+                Some("failed") => "✗",
+                _ => "",
+            };
             context! { direction => &m.direction, type => &m.kind, text => &m.text, status => &m.status,
-                       status_reason => &m.status_reason, at => crate::rfc3339(m.at) }
+                       status_reason => &m.status_reason, at => crate::rfc3339(m.at), media, location, quoted,
+                       filename => payload["filename"].as_str(), ticks,
+                       known => KNOWN_TYPES.contains(&m.kind.as_str()) }
         })
         .collect();
     let history: Vec<Value> = history
@@ -473,6 +526,62 @@ pub(crate) async fn reply(
         body: ReplyBody::Text(text),
     })
     .await
+}
+
+/// `GET /cards/{id}/media/{key}`: a customer's image, audio, video or
+/// document, fetched from WhatsApp with our token, for someone who may see
+/// the card.
+pub(crate) async fn media(
+    State(app): State<App>,
+    viewer: Viewer,
+    Path((id, key)): Path<(String, String)>,
+) -> Response {
+    let row = match api::visible_card(&app, &viewer.user, &id).await {
+        Ok(r) => r,
+        Err(e) => return failed(&app, &viewer, e),
+    };
+    let messages = app.store.messages(row.id).await.unwrap_or_default();
+    let Some(m) = messages.iter().find(|m| m.key == key) else {
+        return error_page(
+            &app,
+            &viewer,
+            StatusCode::NOT_FOUND,
+            &viewer.t()["not_found"],
+        );
+    };
+    let raw: serde_json::Value = m
+        .raw
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    let Some(media_id) = raw[m.kind.as_str()]["id"].as_str() else {
+        return error_page(
+            &app,
+            &viewer,
+            StatusCode::NOT_FOUND,
+            &viewer.t()["not_found"],
+        );
+    };
+    match app.graph.download_media(media_id).await {
+        Ok((bytes, mime)) => (
+            [
+                ("content-type", mime),
+                ("cache-control", "private, max-age=3600".to_string()),
+                ("x-content-type-options", "nosniff".to_string()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, media = media_id, "media download failed");
+            error_page(
+                &app,
+                &viewer,
+                StatusCode::BAD_GATEWAY,
+                &viewer.t()["media_unavailable"],
+            )
+        }
+    }
 }
 
 /// The template form.
