@@ -618,3 +618,43 @@ async fn every_message_type_is_shown_and_media_come_through_our_proxy_only_to_th
     );
     h.finish().await;
 }
+
+#[tokio::test]
+async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
+    let h = start().await;
+    switchboard_server::accounts::add_user(
+        h.running.store(),
+        "boss@acme.com",
+        "Boss",
+        "admin",
+        Some("long enough password"),
+    )
+    .await
+    .expect("user");
+    let mut boss = Browser::new(&h);
+    boss.log_in("boss@acme.com", "long enough password").await;
+    let page = boss.get("/workflows").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("support.flow") && page.body.contains("new → doing → done"),
+        "{}",
+        page.body
+    );
+    std::fs::write(
+        h.dir.join("support.flow"),
+        FLOW.replace("flow new -> doing", "flow new -> doin"),
+    )
+    .expect("edit");
+    let broken = boss.get("/workflows").await;
+    assert!(
+        broken.body.contains("unknown status `doin`"),
+        "{}",
+        broken.body
+    );
+    // The running workflow is untouched.
+    assert!(broken.body.contains("new → doing → done"));
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    assert_eq!(ana.get("/workflows").await.status, 403);
+    h.finish().await;
+}

@@ -26,6 +26,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/availability", post(pages::set_availability))
         .route("/pipes/{pipe}", get(pages::board))
         .route("/dashboard", get(pages::dashboard))
+        .route("/workflows", get(pages::workflows))
         .route("/cards/{id}", get(pages::card))
         .route("/cards/{id}/reply", post(pages::reply))
         .route("/cards/{id}/move", post(pages::move_card))
@@ -54,6 +55,7 @@ const TEMPLATES: &[(&str, &str)] = embedded!(
     "phone.html",
     "error.html",
     "dashboard.html",
+    "workflows.html",
 );
 
 /// The folder templates are read from in development, when it exists.

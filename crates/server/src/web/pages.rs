@@ -906,3 +906,47 @@ mod tests {
         assert_eq!(took(135 * 60_000), "2h15");
     }
 }
+
+/// `GET /workflows`: the workflow files (read-only), the pipes running, and
+/// the diagnostics of the files on disk when they do not check.
+pub(crate) async fn workflows(State(app): State<App>, viewer: Viewer) -> Response {
+    if viewer.user.role == "agent" {
+        return error_page(
+            &app,
+            &viewer,
+            StatusCode::FORBIDDEN,
+            &viewer.t()["managers_only"],
+        );
+    }
+    let dir = app.config.workflows.clone();
+    let read = tokio::task::spawn_blocking(move || crate::workflows::WorkflowFiles::read(&dir))
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+    let (files, diagnostics) = match read {
+        Ok((files, _)) => (files.flows.into_iter().collect::<Vec<_>>(), None),
+        Err(d) => (Vec::new(), Some(d)),
+    };
+    let files: Vec<Value> = files
+        .iter()
+        .map(|(path, text)| context! { path, text })
+        .collect();
+    let pipes: Vec<Value> = api::workflow(&app)
+        .map(|wf| {
+            wf.pipes
+                .iter()
+                .filter(|p| api::may_see(&viewer.user, p))
+                .map(|p| {
+                    let statuses: Vec<&str> = p.statuses.iter().map(|s| s.name.as_str()).collect();
+                    context! { name => &p.name, title => &p.title, origin => p.origin.to_string(),
+                    statuses => statuses.join(" → "), rules => p.rules.len() }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    app.pages.render(
+        StatusCode::OK,
+        "workflows.html",
+        context! { t => viewer.t(), lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf,
+                   files, pipes, diagnostics },
+    )
+}
