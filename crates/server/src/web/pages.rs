@@ -886,27 +886,6 @@ pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Respons
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_take_the_nearest_rank() {
-        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-        assert_eq!(percentile(&v, 50.0), Some(5));
-        assert_eq!(percentile(&v, 90.0), Some(9));
-        assert_eq!(percentile(&[7], 90.0), Some(7));
-        assert_eq!(percentile(&[], 50.0), None);
-    }
-
-    #[test]
-    fn durations_read_as_people_say_them() {
-        assert_eq!(took(42_000), "42s");
-        assert_eq!(took(5 * 60_000), "5m");
-        assert_eq!(took(135 * 60_000), "2h15");
-    }
-}
-
 /// `GET /workflows`: the workflow files (read-only), the pipes running, and
 /// the diagnostics of the files on disk when they do not check.
 pub(crate) async fn workflows(State(app): State<App>, viewer: Viewer) -> Response {
@@ -949,4 +928,25 @@ pub(crate) async fn workflows(State(app): State<App>, viewer: Viewer) -> Respons
         context! { t => viewer.t(), lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf,
                    files, pipes, diagnostics },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_take_the_nearest_rank() {
+        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(percentile(&v, 50.0), Some(5));
+        assert_eq!(percentile(&v, 90.0), Some(9));
+        assert_eq!(percentile(&[7], 90.0), Some(7));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(took(42_000), "42s");
+        assert_eq!(took(5 * 60_000), "5m");
+        assert_eq!(took(135 * 60_000), "2h15");
+    }
 }
