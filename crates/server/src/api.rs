@@ -203,7 +203,7 @@ pub(crate) async fn cards(
         }
     };
     let ids = match q.get("q").filter(|s| !s.trim().is_empty()) {
-        Some(text) => match app.store.search(&pipe, text, 10_000).await {
+        Some(text) => match app.store.search(&pipe, text, crate::SEARCH_LIMIT).await {
             Ok(ids) => Some(ids),
             Err(e) => return internal(&e.to_string()).into_response(),
         },

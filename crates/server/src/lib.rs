@@ -41,6 +41,9 @@ pub(crate) fn bump(progress: &watch::Sender<u64>) {
     progress.send_modify(|n| *n += 1);
 }
 
+/// The most cards a search finds (the board and the API show them by card).
+pub const SEARCH_LIMIT: i64 = 2_000;
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -886,19 +886,23 @@ impl Store {
         .collect::<Result<Vec<(i64, i64)>>>()?;
         // First response: from the card's opening to the first message a
         // person of the team wrote (rules' automatic replies do not count).
+        // Card by card through the messages' (card_id, at) index: a join
+        // would let the planner walk every message of the database. The
+        // 10,000 newest cards are plenty for a median and a 90th percentile
+        // and keep a busy pipe's dashboard fast.
         let first_responses = sqlx::query(
-            "SELECT MIN(m.at) - c.created_at AS waited FROM cards c \
-             JOIN messages m ON m.card_id = c.id AND m.direction = 'out' \
-               AND m.author IS NOT NULL AND m.author NOT LIKE 'rule %' \
-             WHERE c.pipe = $1 AND c.created_at >= $2 GROUP BY c.id, c.created_at",
+            "SELECT (SELECT MIN(m.at) FROM messages m WHERE m.card_id = c.id AND m.direction = 'out' \
+               AND m.author IS NOT NULL AND m.author NOT LIKE 'rule %') - c.created_at AS waited \
+             FROM cards c WHERE c.pipe = $1 AND c.created_at >= $2 \
+             ORDER BY c.created_at DESC LIMIT 10000",
         )
         .bind(pipe)
         .bind(since)
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|r| Ok(r.try_get("waited")?))
-        .collect::<Result<Vec<i64>>>()?;
+        .filter_map(|r| r.try_get::<Option<i64>, _>("waited").transpose())
+        .collect::<Result<Vec<i64>, sqlx::Error>>()?;
         Ok(PipeStats {
             open: n("open")?,
             overdue: n("overdue")?,
@@ -971,7 +975,9 @@ impl Store {
     }
 
     /// Cards of a pipe whose messages, contact or fields match the words of
-    /// `query` (all of them), best first.
+    /// `query` (all of them), at most `limit` of them. Matches are not
+    /// ranked: the caller orders the cards (the board by card, newest
+    /// first), so the database can stop at `limit`.
     pub async fn search(&self, pipe: &str, query: &str, limit: i64) -> Result<Vec<i64>> {
         let words: Vec<String> = query
             .split(|c: char| !c.is_alphanumeric())
@@ -986,8 +992,7 @@ impl Store {
                 // Each word quoted: the person's text is never FTS syntax.
                 let fts: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
                 sqlx::query(
-                    "SELECT card_id FROM search_index WHERE search_index MATCH $1 AND pipe = $2 \
-                     GROUP BY card_id ORDER BY MIN(rank) LIMIT $3",
+                    "SELECT DISTINCT card_id FROM search_index WHERE search_index MATCH $1 AND pipe = $2 LIMIT $3",
                 )
                 .bind(fts.join(" "))
                 .bind(pipe)
@@ -997,8 +1002,7 @@ impl Store {
             }
             Backend::Postgres => {
                 sqlx::query(
-                    "SELECT card_id FROM search_index WHERE tsv @@ plainto_tsquery('simple', $1) AND pipe = $2 \
-                     GROUP BY card_id ORDER BY MAX(ts_rank(tsv, plainto_tsquery('simple', $1))) DESC LIMIT $3",
+                    "SELECT DISTINCT card_id FROM search_index WHERE tsv @@ plainto_tsquery('simple', $1) AND pipe = $2 LIMIT $3",
                 )
                 .bind(words.join(" "))
                 .bind(pipe)
@@ -1007,7 +1011,12 @@ impl Store {
                 .await?
             }
         };
-        rows.iter().map(|r| Ok(r.try_get("card_id")?)).collect()
+        let mut ids: Vec<i64> = rows
+            .iter()
+            .map(|r| Ok(r.try_get("card_id")?))
+            .collect::<Result<_>>()?;
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// Alerts, newest first.

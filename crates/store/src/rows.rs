@@ -381,6 +381,7 @@ pub struct PipeStats {
     pub breached: i64,
     /// Cards opened per day (days since the epoch, count), since the date asked.
     pub opened_per_day: Vec<(i64, i64)>,
-    /// Milliseconds from opening to the team's first reply, per card opened since.
+    /// Milliseconds from opening to the team's first reply, per card opened
+    /// since (the 10,000 newest at most).
     pub first_responses: Vec<i64>,
 }

@@ -247,7 +247,7 @@ pub(crate) async fn board(
     } else {
         Some(
             app.store
-                .search(&pipe, &f.q, 10_000)
+                .search(&pipe, &f.q, crate::SEARCH_LIMIT)
                 .await
                 .unwrap_or_default(),
         )
