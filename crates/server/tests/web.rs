@@ -658,3 +658,36 @@ async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
     assert_eq!(ana.get("/workflows").await.status, 403);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn each_person_chooses_their_language() {
+    let h = start().await;
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    let home = ana.get("/").await;
+    assert!(home.body.contains("Your boards"));
+    let csrf = Browser::csrf(&home);
+    assert_eq!(
+        ana.post("/language", &[("csrf", &csrf), ("language", "klingon")])
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        ana.post("/language", &[("csrf", &csrf), ("language", "pt-BR")])
+            .await
+            .status,
+        303
+    );
+    let home = ana.get("/").await;
+    assert!(
+        home.body.contains("Seus quadros") && home.body.contains("lang=\"pt-BR\""),
+        "{}",
+        home.body
+    );
+    // Another person keeps theirs.
+    let mut rafa = Browser::new(&h);
+    rafa.log_in("rafa@acme.com", "long enough password").await;
+    assert!(rafa.get("/").await.body.contains("Your boards"));
+    h.finish().await;
+}

@@ -77,6 +77,17 @@ impl Store {
         row.as_ref().map(User::from_row).transpose()
     }
 
+    /// Sets a user's interface language.
+    pub async fn set_user_language(&self, user: i64, language: &str, now: i64) -> Result<()> {
+        sqlx::query("UPDATE users SET language = $1, updated_at = $2 WHERE id = $3")
+            .bind(language)
+            .bind(now)
+            .bind(user)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     /// Records an API token (its hash) for a user.
     pub async fn create_token(
         &self,

@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/login", get(session::login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/availability", post(pages::set_availability))
+        .route("/language", post(pages::set_language))
         .route("/pipes/{pipe}", get(pages::board))
         .route("/dashboard", get(pages::dashboard))
         .route("/workflows", get(pages::workflows))

@@ -131,6 +131,53 @@ pub(crate) async fn set_availability(
     }
 }
 
+/// The language form.
+#[derive(Deserialize)]
+pub(crate) struct LanguageForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    language: String,
+}
+
+/// `POST /language`: the viewer's interface language, kept with them.
+pub(crate) async fn set_language(
+    State(app): State<App>,
+    viewer: Viewer,
+    Form(form): Form<LanguageForm>,
+) -> Response {
+    if !viewer.csrf_ok(&form.csrf) {
+        return viewer.csrf_refused(&app);
+    }
+    let Some(language) = crate::web::i18n::LANGUAGES
+        .iter()
+        .find(|l| **l == form.language)
+    else {
+        return error_page(
+            &app,
+            &viewer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &viewer.t()["language_unknown"],
+        );
+    };
+    match app
+        .store
+        .set_user_language(viewer.user.id, language, crate::now_ms())
+        .await
+    {
+        Ok(()) => Redirect::to("/").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot store a language");
+            error_page(
+                &app,
+                &viewer,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer",
+            )
+        }
+    }
+}
+
 /// `GET /`: the boards the viewer may see.
 pub(crate) async fn home(State(app): State<App>, viewer: Viewer) -> Response {
     let wf = match api::workflow(&app) {
