@@ -194,6 +194,63 @@ impl Engine {
         run.out
     }
 
+    /// The cards of a pipe that a view of the workflow shows, in the view's
+    /// order; `None` when the pipe has no such view. The filter is the
+    /// rules' condition language; a script that fails hides the card.
+    pub fn view(
+        &self,
+        state: &mut State,
+        pipe: &str,
+        view: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Vec<CardId>> {
+        let p = self.workflow.pipe(pipe)?;
+        let v = p.views.iter().find(|v| v.name == view)?;
+        let run = Run::new(self, state, now);
+        let mut ids: Vec<CardId> = (0..run.state.cards.len())
+            .filter(|&id| run.state.cards[id].pipe == pipe)
+            .filter(|&id| match &v.filter {
+                None => true,
+                Some(c) => matches!(eval::condition(&run, id, c, false), Ok(None)),
+            })
+            .collect();
+        if let Some((key, descending)) = &v.sort {
+            use switchboard_lang::model::SortKey;
+            let cards = &run.state.cards;
+            ids.sort_by(|&a, &b| {
+                let (a, b) = (&cards[a], &cards[b]);
+                let order = match key {
+                    SortKey::Due => {
+                        let due = |c: &Card| c.sla.as_ref().and_then(|s| s.due_at);
+                        // Cards without a due time come last.
+                        match (due(a), due(b)) {
+                            (Some(x), Some(y)) => x.cmp(&y),
+                            (Some(_), None) => std::cmp::Ordering::Less,
+                            (None, Some(_)) => std::cmp::Ordering::Greater,
+                            (None, None) => std::cmp::Ordering::Equal,
+                        }
+                    }
+                    SortKey::Created => a.created_at.cmp(&b.created_at),
+                    SortKey::Updated => a.updated_at.cmp(&b.updated_at),
+                    SortKey::Number => a.number.cmp(&b.number),
+                    SortKey::Field(f) => {
+                        let value = |c: &Card| c.fields.get(f).map(FieldValue::to_value);
+                        value(a)
+                            .partial_cmp(&value(b))
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    }
+                };
+                let order = order.then(a.number.cmp(&b.number));
+                if *descending {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+        }
+        Some(ids)
+    }
+
     /// Applies one event at `now` and returns what follows from it.
     pub fn step(&self, state: &mut State, event: Event, now: DateTime<Utc>) -> Outcome {
         let mut run = Run::new(self, state, now);

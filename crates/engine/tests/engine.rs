@@ -590,3 +590,40 @@ fn events_round_trip_through_json_for_the_servers_log() {
         assert_eq!(serde_json::to_string(&back).expect("again"), json);
     }
 }
+
+#[test]
+fn a_view_shows_the_cards_its_filter_keeps_in_its_order() {
+    let flow = FLOW.replace(
+        "pipe sales \"Sales\" {",
+        "pipe sales \"Sales\" {\n  view big \"Big\" {\n    where n > 1\n    sort by n desc\n  }",
+    );
+    let e = common::engine_for(&flow);
+    let mut s = State::default();
+    for (i, from) in ["5511900000001", "5511900000002", "5511900000003"]
+        .iter()
+        .enumerate()
+    {
+        e.step(
+            &mut s,
+            msg(from, "C", "+55 11 4000-2000", "oi", &format!("w{i}")),
+            t(i as i64),
+        );
+    }
+    for (card, n) in [(0, 5), (1, 1), (2, 9)] {
+        let mut fields = std::collections::BTreeMap::new();
+        fields.insert("n".to_string(), serde_json::json!(n));
+        e.step(
+            &mut s,
+            Event::Set {
+                card,
+                agent: "rafa@acme.com".into(),
+                fields,
+            },
+            t(10),
+        );
+    }
+    // `ping` adds one on every change of n: 6, 2, 10.
+    assert_eq!(e.view(&mut s, "sales", "big", t(11)), Some(vec![2, 0, 1]));
+    assert_eq!(e.view(&mut s, "sales", "nope", t(11)), None);
+    assert_eq!(e.view(&mut s, "support", "big", t(11)), None);
+}

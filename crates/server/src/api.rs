@@ -83,6 +83,48 @@ fn internal(e: &str) -> ApiError {
     )
 }
 
+/// The cards a view of the workflow shows, in its order (at most
+/// [`crate::SEARCH_LIMIT`]).
+pub(crate) async fn view_cards(app: &App, pipe: &str, view: &str) -> Result<Vec<i64>, ApiError> {
+    let (answer, ids) = oneshot::channel();
+    let command = Command::View {
+        pipe: pipe.to_string(),
+        view: view.to_string(),
+        answer,
+    };
+    if app.engine.send(command).await.is_err() {
+        return Err(internal("the engine has stopped"));
+    }
+    match ids.await {
+        Ok(Some(mut ids)) => {
+            ids.truncate(crate::SEARCH_LIMIT as usize);
+            Ok(ids)
+        }
+        Ok(None) => {
+            let known: Vec<String> = workflow(app)
+                .ok()
+                .and_then(|wf| {
+                    wf.pipe(pipe)
+                        .map(|p| p.views.iter().map(|v| format!("`{}`", v.name)).collect())
+                })
+                .unwrap_or_default();
+            Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_view",
+                if known.is_empty() {
+                    format!("pipe `{pipe}` has no views")
+                } else {
+                    format!(
+                        "pipe `{pipe}` has no view `{view}`; its views are {}",
+                        known.join(", ")
+                    )
+                },
+            ))
+        }
+        Err(_) => Err(internal("the engine has stopped")),
+    }
+}
+
 /// Whether a user may see a pipe: admins see all; others the pipes where
 /// one of the teams names them.
 pub(crate) fn may_see(user: &User, pipe: &Pipe) -> bool {
@@ -170,13 +212,14 @@ pub(crate) async fn cards(
     if !wf.pipe(&pipe).is_some_and(|p| may_see(&user, p)) {
         return no_pipe(&pipe).into_response();
     }
-    if let Some(view) = q.get("view") {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported",
-            &format!("filtering by view (`{view}`) is not available yet; filter by status, assignee, sla or q"),
-        );
-    }
+    let view = match q.get("view") {
+        Some(name) => match view_cards(&app, &pipe, name).await {
+            Ok(ids) => Some(ids),
+            Err(e) => return e.into_response(),
+        },
+        None => None,
+    };
+
     let limit = match q.get("limit").map(|l| l.parse::<i64>()) {
         None => 100,
         Some(Ok(n)) if (1..=500).contains(&n) => n,
@@ -211,6 +254,14 @@ pub(crate) async fn cards(
     };
     // `assignee=none` lists the cards nobody has.
     let unassigned = q.get("assignee").is_some_and(|a| a == "none");
+    // A view and a search both narrow the cards: keep what both keep.
+    let ids = match (ids, &view) {
+        (Some(found), Some(shown)) => {
+            Some(found.into_iter().filter(|i| shown.contains(i)).collect())
+        }
+        (None, Some(shown)) => Some(shown.clone()),
+        (found, None) => found,
+    };
     let filter = CardFilter {
         status: q.get("status").cloned(),
         assignee: q.get("assignee").filter(|_| !unassigned).cloned(),
@@ -224,6 +275,11 @@ pub(crate) async fn cards(
             let next = (rows.len() as i64 == limit)
                 .then(|| rows.last().map(|c| format!("after_{}", c.id)))
                 .flatten();
+            let mut rows = rows;
+            if let Some(order) = &view {
+                // In the view's order.
+                rows.sort_by_key(|r| order.iter().position(|i| *i == r.id));
+            }
             let cards: Vec<Value> = rows.iter().map(card_view).collect();
             Json(json!({ "cards": cards, "next": next })).into_response()
         }

@@ -43,6 +43,16 @@ pub enum Command {
     },
     /// The agents as the engine knows them (online, capacity, open cards).
     Agents(oneshot::Sender<Vec<AgentState>>),
+    /// The cards a view of the workflow shows, in its order (`None`: no
+    /// such view).
+    View {
+        /// The pipe.
+        pipe: String,
+        /// The view's name.
+        view: String,
+        /// The card ids.
+        answer: oneshot::Sender<Option<Vec<i64>>>,
+    },
     /// WhatsApp refused a message for good.
     Undeliverable {
         /// The card.
@@ -204,6 +214,9 @@ impl Processor {
                         }
                         Some(Command::Agents(answer)) => {
                             let _ = answer.send(Vec::new());
+                        }
+                        Some(Command::View { answer, .. }) => {
+                            let _ = answer.send(None);
                         }
                         Some(Command::Undeliverable { .. }) => {}
                         None => break,
@@ -473,6 +486,15 @@ impl Processor {
                         Err(e)
                     }
                 }
+            }
+            Command::View { pipe, view, answer } => {
+                let now = self.clock();
+                let ids = self.engine.as_ref().and_then(|e| {
+                    e.view(&mut self.state, &pipe, &view, now)
+                        .map(|ids| ids.into_iter().map(|i| i as i64).collect())
+                });
+                let _ = answer.send(ids);
+                Ok(())
             }
             Command::Agents(answer) => {
                 let agents = self

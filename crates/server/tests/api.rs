@@ -18,6 +18,10 @@ pipe support "Support" {
   flow new -> doing
   flow doing -> done
   team front { ana@acme.com }
+  view high "High priority" {
+    where priority = high
+    sort by number desc
+  }
 }
 
 pipe sales "Sales" {
@@ -406,5 +410,58 @@ async fn the_openapi_document_lists_every_route() {
     ] {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
+    api.h.finish().await;
+}
+
+#[tokio::test]
+async fn the_workflows_views_are_saved_filters() {
+    let api = Api::start().await;
+    api.maria_writes().await;
+    api.h
+        .customer_says("5511987650002", "Ana Cliente", "wamid.api.v", "oi")
+        .await;
+    api.h.card_when(2, |_| true).await;
+    for id in ["c_support_1", "c_support_2"] {
+        let (status, _) = api
+            .call(
+                "PATCH",
+                &format!("/api/cards/{id}/fields"),
+                &api.ana,
+                Some(r#"{"priority":"high"}"#),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    api.h
+        .customer_says("5511987650003", "Outro", "wamid.api.w", "oi")
+        .await;
+    api.h.card_when(3, |_| true).await;
+    let (_, shown) = api
+        .call("GET", "/api/pipes/support/cards?view=high", &api.ana, None)
+        .await;
+    let ids: Vec<&str> = shown["cards"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .map(|c| c["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["c_support_2", "c_support_1"],
+        "the view's order: number, descending"
+    );
+    let (status, body) = api
+        .call(
+            "GET",
+            "/api/pipes/support/cards?view=urgent",
+            &api.ana,
+            None,
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"]["message"],
+        "pipe `support` has no view `urgent`; its views are `high`"
+    );
     api.h.finish().await;
 }

@@ -261,6 +261,8 @@ pub(crate) struct BoardFilter {
     show: String,
     #[serde(default)]
     q: String,
+    #[serde(default)]
+    view: String,
 }
 
 /// `GET /pipes/{pipe}`: a column per status with its count and cards.
@@ -299,6 +301,22 @@ pub(crate) async fn board(
                 .unwrap_or_default(),
         )
     };
+    // The workflow's views are saved filters, evaluated by the engine.
+    let view = if f.view.is_empty() {
+        None
+    } else {
+        match api::view_cards(&app, &pipe, &f.view).await {
+            Ok(v) => Some(v),
+            Err(e) => return failed(&app, &viewer, e),
+        }
+    };
+    let ids = match (ids, &view) {
+        (Some(found), Some(shown)) => {
+            Some(found.into_iter().filter(|i| shown.contains(i)).collect())
+        }
+        (None, Some(shown)) => Some(shown.clone()),
+        (found, None) => found,
+    };
     let filtered = ids.is_some() || !f.show.is_empty();
     let mut columns = Vec::new();
     for s in &p.statuses {
@@ -324,6 +342,10 @@ pub(crate) async fn board(
                 .map(|(_, c)| *c)
                 .unwrap_or(0)
         };
+        let mut rows = rows;
+        if let Some(order) = &view {
+            rows.sort_by_key(|r| order.iter().position(|i| *i == r.id));
+        }
         let cards: Vec<Value> = rows.iter().map(|r| tile(r, &shown, viewer.t())).collect();
         columns.push(context! { name => &s.name, count, cards });
     }
@@ -332,7 +354,8 @@ pub(crate) async fn board(
         "board.html",
         context! { t => viewer.t(), lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf,
                    pipe => context! { name => &p.name, title => &p.title }, columns, live => "/events",
-                   show => &f.show, q => &f.q },
+                   show => &f.show, q => &f.q, view => &f.view,
+                   views => p.views.iter().map(|v| context! { name => &v.name, title => &v.title }).collect::<Vec<_>>() },
     )
 }
 
