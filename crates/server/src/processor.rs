@@ -43,6 +43,13 @@ pub enum Command {
     },
     /// The agents as the engine knows them (online, capacity, open cards).
     Agents(oneshot::Sender<Vec<AgentState>>),
+    /// The `phone_number_id` a pipe's messages go out through, if known.
+    NumberId {
+        /// The pipe.
+        pipe: String,
+        /// The id.
+        answer: oneshot::Sender<Option<String>>,
+    },
     /// The cards a view of the workflow shows, in its order (`None`: no
     /// such view).
     View {
@@ -216,6 +223,9 @@ impl Processor {
                             let _ = answer.send(Vec::new());
                         }
                         Some(Command::View { answer, .. }) => {
+                            let _ = answer.send(None);
+                        }
+                        Some(Command::NumberId { answer, .. }) => {
                             let _ = answer.send(None);
                         }
                         Some(Command::Undeliverable { .. }) => {}
@@ -486,6 +496,10 @@ impl Processor {
                         Err(e)
                     }
                 }
+            }
+            Command::NumberId { pipe, answer } => {
+                let _ = answer.send(self.number_id(&pipe));
+                Ok(())
             }
             Command::View { pipe, view, answer } => {
                 let now = self.clock();
@@ -824,14 +838,7 @@ impl Processor {
                     params,
                 } => {
                     let pipe = self.state.cards[card].pipe.clone();
-                    let named = self.engine.as_ref().and_then(|e| {
-                        e.workflow()
-                            .pipe(&pipe)
-                            .and_then(|p| p.numbers.iter().find_map(|n| n.phone_number_id.clone()))
-                    });
-                    let phone_number_id = named
-                        .or_else(|| self.numbers.get(&pipe).cloned())
-                        .unwrap_or_default();
+                    let phone_number_id = self.number_id(&pipe).unwrap_or_default();
                     let message_out = match template {
                         Some(name) => Outgoing::Template {
                             name,
@@ -875,6 +882,17 @@ impl Processor {
                 _ => {}
             }
         }
+    }
+
+    /// The `phone_number_id` a pipe sends through: the one its workflow
+    /// names, else the one learnt from its webhooks.
+    fn number_id(&self, pipe: &str) -> Option<String> {
+        let named = self.engine.as_ref().and_then(|e| {
+            e.workflow()
+                .pipe(pipe)
+                .and_then(|p| p.numbers.iter().find_map(|n| n.phone_number_id.clone()))
+        });
+        named.or_else(|| self.numbers.get(pipe).cloned())
     }
 
     /// Turns the touched cards into rows.

@@ -691,3 +691,33 @@ async fn each_person_chooses_their_language() {
     assert!(rafa.get("/").await.body.contains("Your boards"));
     h.finish().await;
 }
+
+#[tokio::test]
+async fn opening_a_card_tells_whatsapp_its_messages_were_read_once() {
+    let h = start().await;
+    h.customer_says("5511987650001", "Maria", "wamid.web.r1", "Oi")
+        .await;
+    h.customer_says("5511987650001", "Maria", "wamid.web.r2", "Alguém?")
+        .await;
+    h.settle().await;
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    assert_eq!(ana.get("/cards/c_support_1").await.status, 200);
+    let fake = &h.fake;
+    let marked = h
+        .running
+        .until(Duration::from_secs(20), || async {
+            !fake.read_marks().is_empty()
+        })
+        .await;
+    assert!(marked, "a read mark reached WhatsApp");
+    // The newest message: WhatsApp marks the earlier ones with it.
+    assert_eq!(fake.read_marks(), vec!["wamid.web.r2".to_string()]);
+    // Opening it again sends nothing new.
+    ana.get("/cards/c_support_1").await;
+    h.customer_says("5511987650002", "Ana Cliente", "wamid.web.r3", "Oi")
+        .await;
+    h.settle().await;
+    assert_eq!(fake.read_marks().len(), 1);
+    h.finish().await;
+}

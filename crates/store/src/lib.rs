@@ -695,6 +695,32 @@ impl Store {
         })
     }
 
+    /// Marks a card's unread customer messages as read by the team and
+    /// returns the newest one's wamid (WhatsApp's mark-as-read covers the
+    /// earlier ones too); `None` when there was nothing unread.
+    pub async fn mark_inbound_read(&self, card: i64) -> Result<Option<String>> {
+        let mut tx = self.writer.begin().await?;
+        let newest = sqlx::query(
+            "SELECT wamid FROM messages WHERE card_id = $1 AND direction = 'in' AND status IS NULL \
+             AND wamid IS NOT NULL ORDER BY at DESC, id DESC LIMIT 1",
+        )
+        .bind(card)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = newest else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        sqlx::query(
+            "UPDATE messages SET status = 'read' WHERE card_id = $1 AND direction = 'in' AND status IS NULL",
+        )
+        .bind(card)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(row.try_get("wamid")?))
+    }
+
     /// Notes something about a message's delivery (shown with its status).
     pub async fn note_message(&self, card: i64, key: &str, note: &str) -> Result<()> {
         sqlx::query("UPDATE messages SET status_reason = $1 WHERE card_id = $2 AND key = $3")

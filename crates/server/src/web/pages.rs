@@ -518,15 +518,46 @@ fn field_kind(ty: &switchboard_lang::model::FieldType) -> &'static str {
     }
 }
 
-/// `GET /cards/{id}`.
+/// `GET /cards/{id}`. Opening a card tells WhatsApp its messages were read
+/// (in the background: the page does not wait for Meta).
 pub(crate) async fn card(
     State(app): State<App>,
     viewer: Viewer,
     Path(id): Path<String>,
 ) -> Response {
+    if let Ok(row) = api::visible_card(&app, &viewer.user, &id).await {
+        let app = app.clone();
+        tokio::spawn(async move { mark_read(&app, &row).await });
+    }
     card_page(&app, &viewer, &id, StatusCode::OK, None).await
 }
 
+/// Marks a card's customer messages read at WhatsApp.
+async fn mark_read(app: &App, row: &CardRow) {
+    let wamid = match app.store.mark_inbound_read(row.id).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot mark messages read");
+            return;
+        }
+    };
+    let (answer, number) = tokio::sync::oneshot::channel();
+    let command = crate::Command::NumberId {
+        pipe: row.pipe.clone(),
+        answer,
+    };
+    let Some(number) = (match app.engine.send(command).await {
+        Ok(()) => number.await.ok().flatten(),
+        Err(_) => None,
+    }) else {
+        return;
+    };
+    if let Err(e) = app.graph.mark_read(&number, &wamid, false).await {
+        tracing::warn!(error = %e, "WhatsApp did not take the read mark");
+    }
+    crate::bump(&app.progress);
+}
 /// The reply form.
 #[derive(Deserialize)]
 pub(crate) struct ReplyForm {
