@@ -306,6 +306,14 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
         stopping: shutdown_rx.clone(),
         graph: GraphClient::new(&config.api_base, &config.access_token),
     };
+    if let Some(fake) = &fake {
+        tasks.push(tokio::spawn(web::demo::statuses(
+            fake.clone(),
+            format!("http://{addr}"),
+            config::DEMO_SECRET.to_string(),
+            shutdown_rx.clone(),
+        )));
+    }
     let mut stop = shutdown_rx;
     tasks.push(tokio::spawn(async move {
         let served = axum::serve(listener, router(app))

@@ -721,3 +721,70 @@ async fn opening_a_card_tells_whatsapp_its_messages_were_read_once() {
     assert_eq!(fake.read_marks().len(), 1);
     h.finish().await;
 }
+
+#[tokio::test]
+async fn in_the_demo_the_phone_simulator_reaches_a_card_and_the_reply_comes_back_read() {
+    let db = switchboard_store::testing::TestDb::new(switchboard_store::Backend::Sqlite)
+        .await
+        .expect("db");
+    let dir =
+        std::env::temp_dir().join(switchboard_store::testing::unique_name("switchboard-demo"));
+    std::fs::create_dir_all(&dir).expect("folder");
+    std::fs::write(dir.join("support.flow"), common::FLOW).expect("flow");
+    let mut config =
+        switchboard_server::config::Config::for_tests(&db.url, &dir, "http://127.0.0.1:9/v25.0");
+    config.demo = true;
+    config.app_secrets = vec![switchboard_server::config::DEMO_SECRET.to_string()];
+    let running = switchboard_server::start(config)
+        .await
+        .expect("demo starts");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let sent = http
+        .post(format!("http://{}/demo/phone", running.addr))
+        .form(&[
+            ("to", "551140001000"),
+            ("from", "5511987650001"),
+            ("name", "Maria"),
+            ("text", "Oi, tudo bem?"),
+        ])
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(sent.status(), 303);
+    let fake = running.fake.clone().expect("the demo's fake WhatsApp");
+    let replies = fake.wait_for_sends(1, Duration::from_secs(20)).await;
+    assert_eq!(replies[0].body["text"]["body"], "Olá Maria!");
+    let wamid = replies[0].wamid.clone().expect("accepted");
+    let store = running.store().clone();
+    let read =
+        running
+            .until(Duration::from_secs(30), || {
+                let (store, wamid) = (store.clone(), wamid.clone());
+                async move {
+                    matches!(store.message_status(&wamid).await, Ok(Some((s, _))) if s == "read")
+                }
+            })
+            .await;
+    assert!(read, "the demo plays Meta's sent, delivered, read");
+    let phone = http
+        .get(format!(
+            "http://{}/demo/phone?from=5511987650001",
+            running.addr
+        ))
+        .send()
+        .await
+        .expect("answer")
+        .text()
+        .await
+        .expect("page");
+    assert!(
+        phone.contains("Oi, tudo bem?") && phone.contains("Olá Maria!"),
+        "{phone}"
+    );
+    running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    db.finish().await.expect("cleanup");
+}

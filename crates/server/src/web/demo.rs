@@ -283,3 +283,58 @@ fn query_string(pairs: &[(&str, &str)]) -> String {
 
 /// Remembers nothing between requests but what the simulator sent.
 pub(crate) type DemoLog = std::sync::Mutex<Vec<(String, i64, String)>>;
+
+/// In the demo, plays Meta's part after a send: signed status webhooks
+/// (sent, then delivered, then read) come back to this server, so the card
+/// page shows its ticks move as it would with a real customer.
+pub(crate) async fn statuses(
+    fake: std::sync::Arc<switchboard_whatsapp::fake::FakeGraph>,
+    server: String,
+    secret: String,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let http = reqwest::Client::new();
+    let mut seen = 0;
+    loop {
+        let sent = tokio::select! {
+            sent = fake.wait_for_sends(seen + 1, std::time::Duration::from_secs(3600)) => sent,
+            _ = stopping.wait_for(|s| *s) => return,
+        };
+        for s in sent.iter().skip(seen) {
+            let Some(wamid) = s.wamid.clone() else {
+                continue;
+            };
+            let (http, server, secret) = (http.clone(), server.clone(), secret.clone());
+            let meta = Metadata {
+                phone_number_id: s.phone_number_id.clone(),
+                display_phone_number: String::new(),
+            };
+            let to = s.body["to"].as_str().unwrap_or("").to_string();
+            let callback = s.body["biz_opaque_callback_data"]
+                .as_str()
+                .map(str::to_string);
+            tokio::spawn(async move {
+                for (status, after) in [("sent", 300), ("delivered", 1_000), ("read", 3_000)] {
+                    // A phone takes a moment to receive and to be looked at.
+                    tokio::time::sleep(std::time::Duration::from_millis(after)).await;
+                    let body = switchboard_whatsapp::webhook::status_body(
+                        &meta,
+                        &wamid,
+                        status,
+                        crate::now_ms() / 1000,
+                        &to,
+                        callback.as_deref(),
+                    );
+                    let _ = http
+                        .post(format!("{server}/webhooks/whatsapp"))
+                        .header("content-type", "application/json")
+                        .header("x-hub-signature-256", sign(&secret, body.as_bytes()))
+                        .body(body)
+                        .send()
+                        .await;
+                }
+            });
+        }
+        seen = sent.len();
+    }
+}
