@@ -100,6 +100,10 @@ enum Logged {
         /// The business number's `phone_number_id` a message came through.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         via: Option<String>,
+        /// Every identifier the message showed for its sender (wa_id,
+        /// BSUID): they all name the contact the event uses.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        aliases: Vec<String>,
     },
 }
 
@@ -130,6 +134,12 @@ pub struct Processor {
     state: State,
     /// Inbound wamids already applied.
     seen: HashSet<String>,
+    /// Each identifier a contact has shown (wa_id, BSUID) to the one key
+    /// the engine knows them by: the first seen, a phone's wa_id when the
+    /// first message showed both.
+    identities: HashMap<String, String>,
+    /// A contact's business-scoped user id, by the engine's key.
+    bsuids: HashMap<String, String>,
     /// Per card: how many of its messages and history entries are stored.
     persisted: Vec<(usize, usize)>,
     /// The `phone_number_id` each pipe's replies go out through.
@@ -181,6 +191,8 @@ impl Processor {
             files: WorkflowFiles::default(),
             state: State::default(),
             seen: HashSet::new(),
+            identities: HashMap::new(),
+            bsuids: HashMap::new(),
             persisted: Vec::new(),
             numbers: BTreeMap::new(),
             batch: Batch::default(),
@@ -292,6 +304,8 @@ impl Processor {
         self.engine = None;
         self.state = State::default();
         self.seen.clear();
+        self.identities.clear();
+        self.bsuids.clear();
         self.persisted.clear();
         self.numbers.clear();
         self.batch = Batch::default();
@@ -390,7 +404,16 @@ impl Processor {
                             .ok_or("the log starts without a workflow")?;
                         engine.advance(&mut self.state, at);
                     }
-                    Logged::Event { event, via } => {
+                    Logged::Event {
+                        event,
+                        via,
+                        aliases,
+                    } => {
+                        if let Event::Message(m) = &event {
+                            for a in aliases {
+                                self.remember(a, &m.from);
+                            }
+                        }
                         let engine = self
                             .engine
                             .as_ref()
@@ -623,12 +646,23 @@ impl Processor {
     /// Applies one input: due timers first, then the event. Returns what
     /// the event itself did.
     fn apply(&mut self, event: Event, via: Option<String>) -> Vec<EffectKind> {
+        self.apply_as(event, via, Vec::new())
+    }
+
+    /// [`Processor::apply`], recording the sender's identifiers with it.
+    fn apply_as(
+        &mut self,
+        event: Event,
+        via: Option<String>,
+        aliases: Vec<String>,
+    ) -> Vec<EffectKind> {
         let now = self.clock();
         self.log(
             now,
             &Logged::Event {
                 event: event.clone(),
                 via,
+                aliases,
             },
         );
         let Some(engine) = &self.engine else {
@@ -700,7 +734,18 @@ impl Processor {
             Metrics::bump(&self.metrics.duplicate_messages);
             return None;
         }
-        let Some(from) = m.from.clone().or_else(|| m.from_user_id.clone()) else {
+        // One contact however WhatsApp names them: a username user may come
+        // with only a BSUID, and later with their phone too.
+        let ids: Vec<String> = [m.from.clone(), m.from_user_id.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|i| !i.is_empty())
+            .collect();
+        let Some(from) = ids
+            .iter()
+            .find_map(|i| self.identities.get(i).cloned())
+            .or_else(|| ids.first().cloned())
+        else {
             return Some(format!("message {} has no sender id; kept raw", m.id));
         };
         let mut digits: String = m
@@ -735,6 +780,9 @@ impl Processor {
             ));
         };
         self.seen.insert(m.id.clone());
+        for i in &ids {
+            self.remember(i.clone(), &from);
+        }
         let via = m.metadata.phone_number_id.clone();
         self.numbers.insert(pipe, via.clone());
         self.raws
@@ -744,7 +792,7 @@ impl Processor {
             .name
             .clone()
             .or_else(|| m.username.clone().map(|u| format!("@{u}")));
-        self.apply(
+        self.apply_as(
             Event::Message(Inbound {
                 id: m.id,
                 from,
@@ -754,6 +802,7 @@ impl Processor {
                 text: m.text,
             }),
             (!via.is_empty()).then_some(via),
+            ids,
         );
         None
     }
@@ -884,6 +933,14 @@ impl Processor {
         }
     }
 
+    /// Remembers that an identifier names the contact the engine calls `key`.
+    fn remember(&mut self, alias: String, key: &str) {
+        if is_bsuid(&alias) {
+            self.bsuids.insert(key.to_string(), alias.clone());
+        }
+        self.identities.insert(alias, key.to_string());
+    }
+
     /// The `phone_number_id` a pipe sends through: the one its workflow
     /// names, else the one learnt from its webhooks.
     fn number_id(&self, pipe: &str) -> Option<String> {
@@ -995,9 +1052,11 @@ impl Processor {
         let now = crate::now_ms();
         for wa_id in contacts {
             if let Some(x) = self.state.contacts.get(&wa_id) {
+                // The business-scoped id, when one of their identifiers is one.
+                let user_id = self.bsuids.get(&wa_id).cloned();
                 self.batch.contacts.push(ContactRow {
                     wa_id: wa_id.clone(),
-                    user_id: None,
+                    user_id,
                     username: None,
                     name: x.name.clone(),
                     phone: x.phone.clone(),
@@ -1034,6 +1093,14 @@ impl Processor {
         crate::bump(&self.progress);
         Ok(())
     }
+}
+
+/// Whether an identifier is a business-scoped user id (`BR.1234…`), not a
+/// phone's wa_id (digits only).
+fn is_bsuid(id: &str) -> bool {
+    id.split_once('.').is_some_and(|(country, rest)| {
+        country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase()) && !rest.is_empty()
+    })
 }
 
 /// The pipe a number (digits) feeds.

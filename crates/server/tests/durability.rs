@@ -226,3 +226,55 @@ async fn two_servers_on_one_postgres_never_process_or_send_twice() {
     second.stop().await;
     h.finish().await;
 }
+
+fn from_ids(wamid: &str, from: Option<&str>, user_id: &str) -> String {
+    let from = from
+        .map(|f| format!(r#""from":"{f}","#))
+        .unwrap_or_default();
+    let wa_id = from.replace("\"from\"", "\"wa_id\"");
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"551140001000","phone_number_id":"106000000000042"}},"contacts":[{{"profile":{{"name":"Maria"}},{wa_id}"user_id":"{user_id}"}}],"messages":[{{{from}"from_user_id":"{user_id}","id":"{wamid}","timestamp":"1790000000","type":"text","text":{{"body":"oi"}}}}]}}}}]}}]}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_contact_named_by_a_bsuid_then_by_a_phone_stays_on_one_card_across_restarts() {
+    let h = Harness::start(FLOW).await;
+    // A username user: only the business-scoped id.
+    h.post_signed(from_ids("wamid.u1", None, "BR.4417029988").as_bytes())
+        .await;
+    h.settle().await;
+    // Later the phone shows too, with the same BSUID.
+    h.post_signed(from_ids("wamid.u2", Some(MARIA), "BR.4417029988").as_bytes())
+        .await;
+    h.settle().await;
+    let h = h.restart().await;
+    // After a restart, the phone alone still finds them.
+    h.post_signed(
+        from_ids("wamid.u3", Some(MARIA), "BR.4417029988")
+            .replace(r#""from_user_id":"BR.4417029988","#, "")
+            .as_bytes(),
+    )
+    .await;
+    h.settle().await;
+    let card = h.card_when(1, |_| true).await;
+    assert_eq!(card.contact, "BR.4417029988");
+    let inbound = h
+        .running
+        .store()
+        .messages(card.id)
+        .await
+        .expect("messages")
+        .iter()
+        .filter(|m| m.direction == "in")
+        .count();
+    assert_eq!(inbound, 3, "all three on one card");
+    assert!(h
+        .running
+        .store()
+        .card_by_number("support", 2)
+        .await
+        .expect("query")
+        .is_none());
+    h.finish().await;
+}
