@@ -125,6 +125,25 @@ pub(crate) async fn view_cards(app: &App, pipe: &str, view: &str) -> Result<Vec<
     }
 }
 
+/// The cards both a search and a view keep (either alone when only one was
+/// asked for), or `None` when neither narrows the list.
+pub(crate) fn narrow(found: Option<Vec<i64>>, view: Option<&[i64]>) -> Option<Vec<i64>> {
+    match (found, view) {
+        (Some(found), Some(shown)) => {
+            let shown: std::collections::HashSet<i64> = shown.iter().copied().collect();
+            Some(found.into_iter().filter(|i| shown.contains(i)).collect())
+        }
+        (None, Some(shown)) => Some(shown.to_vec()),
+        (found, None) => found,
+    }
+}
+
+/// Puts cards in a view's order.
+pub(crate) fn in_view_order(rows: &mut [CardRow], order: &[i64]) {
+    let place: HashMap<i64, usize> = order.iter().enumerate().map(|(n, id)| (*id, n)).collect();
+    rows.sort_by_key(|r| place.get(&r.id).copied().unwrap_or(usize::MAX));
+}
+
 /// Whether a user may see a pipe: admins see all; others the pipes where
 /// one of the teams names them.
 pub(crate) fn may_see(user: &User, pipe: &Pipe) -> bool {
@@ -254,14 +273,7 @@ pub(crate) async fn cards(
     };
     // `assignee=none` lists the cards nobody has.
     let unassigned = q.get("assignee").is_some_and(|a| a == "none");
-    // A view and a search both narrow the cards: keep what both keep.
-    let ids = match (ids, &view) {
-        (Some(found), Some(shown)) => {
-            Some(found.into_iter().filter(|i| shown.contains(i)).collect())
-        }
-        (None, Some(shown)) => Some(shown.clone()),
-        (found, None) => found,
-    };
+    let ids = narrow(ids, view.as_deref());
     let filter = CardFilter {
         status: q.get("status").cloned(),
         assignee: q.get("assignee").filter(|_| !unassigned).cloned(),
@@ -277,8 +289,7 @@ pub(crate) async fn cards(
                 .flatten();
             let mut rows = rows;
             if let Some(order) = &view {
-                // In the view's order.
-                rows.sort_by_key(|r| order.iter().position(|i| *i == r.id));
+                in_view_order(&mut rows, order);
             }
             let cards: Vec<Value> = rows.iter().map(card_view).collect();
             Json(json!({ "cards": cards, "next": next })).into_response()

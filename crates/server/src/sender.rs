@@ -103,14 +103,7 @@ impl Sender {
                     }
                     Err(e) => tracing::error!(error = %e, "cannot take messages from the outbox"),
                 }
-                if let Ok(counts) = this.store.outbox_counts().await {
-                    let waiting: i64 = counts
-                        .iter()
-                        .filter(|(s, _)| {
-                            matches!(s.as_str(), "queued" | "retry" | "unknown" | "sending")
-                        })
-                        .map(|(_, n)| n)
-                        .sum();
+                if let Ok(waiting) = this.store.outbox_waiting().await {
                     this.metrics.outbox_depth.store(waiting, Ordering::Relaxed);
                 }
             }

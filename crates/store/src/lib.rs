@@ -659,11 +659,12 @@ impl Store {
             let card: i64 = row.try_get("card_id")?;
             let key: String = row.try_get("message_key")?;
             sqlx::query(
-                "UPDATE messages SET status = 'failed', status_rank = 10, status_reason = $1 WHERE card_id = $2 AND key = $3",
+                "UPDATE messages SET status = 'failed', status_rank = $4, status_reason = $1 WHERE card_id = $2 AND key = $3",
             )
             .bind(error)
             .bind(card)
             .bind(&key)
+            .bind(FAILED_RANK)
             .execute(&mut *tx)
             .await?;
         }
@@ -752,6 +753,18 @@ impl Store {
         rows.iter()
             .map(|r| Ok((r.try_get("state")?, r.try_get("n")?)))
             .collect()
+    }
+
+    /// How many messages wait to go (queued, to retry, uncertain, being
+    /// sent): counted on the outbox's partial index, so the sent history,
+    /// which only grows, is never read.
+    pub async fn outbox_waiting(&self) -> Result<i64> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM outbox WHERE state IN ('queued', 'retry', 'unknown', 'sending')",
+        )
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?)
     }
 
     /// One outbox row's state, attempts and whether it is uncertain.
@@ -1103,12 +1116,13 @@ async fn raise_status(
     }
     let n = sqlx::query(
         "UPDATE messages SET status = $1, status_rank = $2, status_reason = $3 \
-         WHERE wamid = $4 AND (($2 = 10 AND status_rank <= 1) OR ($2 < 10 AND status_rank < $2))",
+         WHERE wamid = $4 AND (($2 = $5 AND status_rank <= 1) OR ($2 < $5 AND status_rank < $2))",
     )
     .bind(status)
     .bind(rank)
     .bind(reason)
     .bind(wamid)
+    .bind(FAILED_RANK)
     .execute(&mut *conn)
     .await?
     .rows_affected();

@@ -258,6 +258,7 @@ both!(
             })
             .await
             .unwrap();
+        assert_eq!(store.outbox_waiting().await.unwrap(), 1);
         let first = store.claim_outbox(10, 20, 10).await.unwrap();
         assert_eq!(first.len(), 1);
         assert!(!first[0].uncertain);
@@ -277,6 +278,7 @@ both!(
             "failed"
         );
         assert!(store.next_outbox_due().await.unwrap().is_none());
+        assert_eq!(store.outbox_waiting().await.unwrap(), 0);
     }
 );
 

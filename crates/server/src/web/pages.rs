@@ -65,8 +65,8 @@ fn failed(app: &App, viewer: &Viewer, e: ApiError) -> Response {
     error_page(app, viewer, e.status, &message)
 }
 
-/// The viewer's availability as the engine knows it: (online, capacity, load).
-async fn availability(app: &App, email: &str) -> (bool, u32, u32) {
+/// The agents as the engine knows them (none while it is not running here).
+async fn agents(app: &App) -> Vec<crate::processor::AgentState> {
     let (answer, agents) = tokio::sync::oneshot::channel();
     if app
         .engine
@@ -74,11 +74,15 @@ async fn availability(app: &App, email: &str) -> (bool, u32, u32) {
         .await
         .is_err()
     {
-        return (false, 5, 0);
+        return Vec::new();
     }
-    agents
+    agents.await.unwrap_or_default()
+}
+
+/// The viewer's availability as the engine knows it: (online, capacity, load).
+async fn availability(app: &App, email: &str) -> (bool, u32, u32) {
+    agents(app)
         .await
-        .unwrap_or_default()
         .into_iter()
         .find(|a| a.email.eq_ignore_ascii_case(email))
         .map(|a| (a.online, a.capacity, a.load))
@@ -310,13 +314,7 @@ pub(crate) async fn board(
             Err(e) => return failed(&app, &viewer, e),
         }
     };
-    let ids = match (ids, &view) {
-        (Some(found), Some(shown)) => {
-            Some(found.into_iter().filter(|i| shown.contains(i)).collect())
-        }
-        (None, Some(shown)) => Some(shown.clone()),
-        (found, None) => found,
-    };
+    let ids = api::narrow(ids, view.as_deref());
     let filtered = ids.is_some() || !f.show.is_empty();
     let mut columns = Vec::new();
     for s in &p.statuses {
@@ -344,7 +342,7 @@ pub(crate) async fn board(
         };
         let mut rows = rows;
         if let Some(order) = &view {
-            rows.sort_by_key(|r| order.iter().position(|i| *i == r.id));
+            api::in_view_order(&mut rows, order);
         }
         let cards: Vec<Value> = rows.iter().map(|r| tile(r, &shown, viewer.t())).collect();
         columns.push(context! { name => &s.name, count, cards });
@@ -925,17 +923,7 @@ pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Respons
     let now = crate::now_ms();
     let today = now / 86_400_000;
     let since = (today - 29) * 86_400_000;
-    let (answer, agents) = tokio::sync::oneshot::channel();
-    let agents = if app
-        .engine
-        .send(crate::Command::Agents(answer))
-        .await
-        .is_ok()
-    {
-        agents.await.unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let agents = agents(&app).await;
     let t = viewer.t();
     let mut pipes = Vec::new();
     for p in wf.pipes.iter().filter(|p| api::may_see(&viewer.user, p)) {
