@@ -262,6 +262,7 @@ pub(crate) fn set_open(run: &mut Run, card: CardId, open: bool) {
         return;
     }
     c.open = open;
+    c.closed_at = if open { None } else { Some(run.now) };
     if let Some(a) = c.assignee.clone() {
         let l = run.state.load.entry(a).or_insert(0);
         *l = if open { *l + 1 } else { l.saturating_sub(1) };

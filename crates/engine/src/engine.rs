@@ -689,6 +689,8 @@ impl<'e> Run<'e, '_> {
             sla: None,
             clocks: Vec::new(),
             last_message_at: None,
+            first_reply_at: None,
+            closed_at: None,
             timers: Vec::new(),
         });
         let number = *number;
@@ -1166,6 +1168,7 @@ impl<'e> Run<'e, '_> {
         // customer still waits (yellow) until a person writes.
         if matches!(cause, Cause::Agent { .. }) {
             c.last_responder = Some(Responder::Team);
+            c.first_reply_at.get_or_insert(self.now);
         }
         if name.is_some() {
             c.template_needed = false;

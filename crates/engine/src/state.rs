@@ -153,6 +153,10 @@ pub struct Card {
     pub clocks: Vec<Clock>,
     /// When the last message (either way) was.
     pub last_message_at: Option<DateTime<Utc>>,
+    /// When a person of the team first wrote (rules' replies do not count).
+    pub first_reply_at: Option<DateTime<Utc>>,
+    /// When the card last left open work (done or closed); none while open.
+    pub closed_at: Option<DateTime<Utc>>,
     /// The card's idle and window-closing timers (also in [`State::timers`]).
     pub timers: Vec<Timer>,
 }

@@ -105,6 +105,9 @@ fn main() {
                     view: view.to_string(),
                     created_at: created,
                     updated_at: created + 60_000,
+                    // The team's first reply is the card's second message.
+                    first_reply_at: (per_card > 1).then_some(created + 60_000),
+                    closed_at: (status == "done").then_some(created + 3_600_000),
                 });
                 for k in 0..per_card {
                     let inbound = k % 2 == 0;

@@ -104,6 +104,18 @@ enum Logged {
         /// BSUID): they all name the contact the event uses.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         aliases: Vec<String>,
+        /// The contact changed number (a `system` message): replies go to
+        /// this identifier from now on.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        moved_to: Option<String>,
+    },
+    /// WhatsApp says a contact's identifier changed (a `user_id_update`
+    /// change): `aliases` now name the contact `key` too.
+    Renamed {
+        key: String,
+        aliases: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        moved_to: Option<String>,
     },
 }
 
@@ -140,6 +152,9 @@ pub struct Processor {
     identities: HashMap<String, String>,
     /// A contact's business-scoped user id, by the engine's key.
     bsuids: HashMap<String, String>,
+    /// Where replies to a contact go when it is not its key: the new number
+    /// (or BSUID) of a contact who changed it.
+    addresses: HashMap<String, String>,
     /// Per card: how many of its messages and history entries are stored.
     persisted: Vec<(usize, usize)>,
     /// The `phone_number_id` each pipe's replies go out through.
@@ -193,6 +208,7 @@ impl Processor {
             seen: HashSet::new(),
             identities: HashMap::new(),
             bsuids: HashMap::new(),
+            addresses: HashMap::new(),
             persisted: Vec::new(),
             numbers: BTreeMap::new(),
             batch: Batch::default(),
@@ -306,6 +322,7 @@ impl Processor {
         self.seen.clear();
         self.identities.clear();
         self.bsuids.clear();
+        self.addresses.clear();
         self.persisted.clear();
         self.numbers.clear();
         self.batch = Batch::default();
@@ -404,15 +421,19 @@ impl Processor {
                             .ok_or("the log starts without a workflow")?;
                         engine.advance(&mut self.state, at);
                     }
+                    Logged::Renamed {
+                        key,
+                        aliases,
+                        moved_to,
+                    } => self.rename(&key, aliases, moved_to),
                     Logged::Event {
                         event,
                         via,
                         aliases,
+                        moved_to,
                     } => {
                         if let Event::Message(m) = &event {
-                            for a in aliases {
-                                self.remember(a, &m.from);
-                            }
+                            self.rename(&m.from, aliases, moved_to);
                         }
                         let engine = self
                             .engine
@@ -646,7 +667,7 @@ impl Processor {
     /// Applies one input: due timers first, then the event. Returns what
     /// the event itself did.
     fn apply(&mut self, event: Event, via: Option<String>) -> Vec<EffectKind> {
-        self.apply_as(event, via, Vec::new())
+        self.apply_as(event, via, Vec::new(), None)
     }
 
     /// [`Processor::apply`], recording the sender's identifiers with it.
@@ -655,6 +676,7 @@ impl Processor {
         event: Event,
         via: Option<String>,
         aliases: Vec<String>,
+        moved_to: Option<String>,
     ) -> Vec<EffectKind> {
         let now = self.clock();
         self.log(
@@ -663,6 +685,7 @@ impl Processor {
                 event: event.clone(),
                 via,
                 aliases,
+                moved_to,
             },
         );
         let Some(engine) = &self.engine else {
@@ -707,6 +730,11 @@ impl Processor {
                                     error.details.map(|d| format!(" ({d})")).unwrap_or_default()
                                 ),
                             });
+                        }
+                        Update::Other { field, raw } if field == "user_id_update" => {
+                            if let Some(note) = self.user_id_update(&raw) {
+                                notes.push(note);
+                            }
                         }
                         Update::Other { field, .. } => {
                             notes.push(format!("a `{field}` change is kept raw, not acted on"));
@@ -780,9 +808,26 @@ impl Processor {
             ));
         };
         self.seen.insert(m.id.clone());
-        for i in &ids {
-            self.remember(i.clone(), &from);
+        // A `system` message says the contact changed number or BSUID: the
+        // new identifiers name the same contact, and replies follow them.
+        let mut ids = ids;
+        let mut moved_to = None;
+        if m.kind == "system" {
+            let system = &m.raw["system"];
+            let new_wa_id = system["wa_id"].as_str().filter(|s| !s.is_empty());
+            let new_user_id = system["user_id"].as_str().filter(|s| !s.is_empty());
+            ids.extend(new_wa_id.into_iter().chain(new_user_id).map(String::from));
+            moved_to = match system["type"].as_str() {
+                Some("user_changed_number") | Some("customer_identity_changed")
+                    if !is_bsuid(&from) =>
+                {
+                    new_wa_id.map(String::from)
+                }
+                Some(_) if is_bsuid(&from) => new_user_id.map(String::from),
+                _ => None,
+            };
         }
+        self.rename(&from, ids.clone(), moved_to.clone());
         let via = m.metadata.phone_number_id.clone();
         self.numbers.insert(pipe, via.clone());
         self.raws
@@ -803,8 +848,56 @@ impl Processor {
             }),
             (!via.is_empty()).then_some(via),
             ids,
+            moved_to,
         );
         None
+    }
+
+    /// A `user_id_update` change: each entry's new BSUID names the contact
+    /// its previous BSUID (or its wa_id) named. Returns a note for entries
+    /// about contacts never seen.
+    fn user_id_update(&mut self, value: &serde_json::Value) -> Option<String> {
+        let mut unknown = Vec::new();
+        for entry in value["user_id_update"].as_array().into_iter().flatten() {
+            let previous = entry["user_id"]["previous"].as_str().unwrap_or_default();
+            let current = entry["user_id"]["current"].as_str().unwrap_or_default();
+            let wa_id = entry["wa_id"].as_str().unwrap_or_default();
+            if current.is_empty() {
+                unknown.push("an entry without `user_id.current`".to_string());
+                continue;
+            }
+            let Some(key) = [previous, wa_id]
+                .iter()
+                .filter(|i| !i.is_empty())
+                .find_map(|i| self.identities.get(*i).cloned())
+            else {
+                unknown.push(format!("{previous} (never seen)"));
+                continue;
+            };
+            let moved_to = is_bsuid(&key).then(|| current.to_string());
+            let aliases = vec![current.to_string()];
+            let now = self.clock();
+            self.log(
+                now,
+                &Logged::Renamed {
+                    key: key.clone(),
+                    aliases: aliases.clone(),
+                    moved_to: moved_to.clone(),
+                },
+            );
+            self.rename(&key, aliases, moved_to);
+        }
+        (!unknown.is_empty()).then(|| format!("user_id_update kept raw for {}", unknown.join(", ")))
+    }
+
+    /// Records identifiers of the contact `key`, and where replies go now.
+    fn rename(&mut self, key: &str, aliases: Vec<String>, moved_to: Option<String>) {
+        for a in aliases {
+            self.remember(a, key);
+        }
+        if let Some(to) = moved_to {
+            self.addresses.insert(key.to_string(), to);
+        }
     }
 
     /// A delivery status: onto its message, never backwards.
@@ -898,6 +991,8 @@ impl Processor {
                             body: text.unwrap_or_default(),
                         },
                     };
+                    // A contact who changed number is written at the new one.
+                    let to = self.addresses.get(&to).cloned().unwrap_or(to);
                     let request = SendRequest {
                         phone_number_id: phone_number_id.clone(),
                         to: to.clone(),
@@ -1046,6 +1141,8 @@ impl Processor {
                 view: view::card_json(&self.state, id, false).to_string(),
                 created_at: c.created_at.timestamp_millis(),
                 updated_at: c.updated_at.timestamp_millis(),
+                first_reply_at: c.first_reply_at.map(|t| t.timestamp_millis()),
+                closed_at: c.closed_at.map(|t| t.timestamp_millis()),
             });
             contacts.insert(c.contact.clone());
         }
@@ -1059,7 +1156,13 @@ impl Processor {
                     user_id,
                     username: None,
                     name: x.name.clone(),
-                    phone: x.phone.clone(),
+                    // A contact who changed number shows the new one.
+                    phone: self
+                        .addresses
+                        .get(&wa_id)
+                        .filter(|a| !is_bsuid(a))
+                        .map(|a| format!("+{a}"))
+                        .unwrap_or_else(|| x.phone.clone()),
                     window_closes_at: x.window_closes_at.map(|w| w.timestamp_millis()),
                     updated_at: now,
                 });

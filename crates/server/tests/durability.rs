@@ -278,3 +278,55 @@ async fn a_contact_named_by_a_bsuid_then_by_a_phone_stays_on_one_card_across_res
         .is_none());
     h.finish().await;
 }
+
+/// A `system` message as Meta sends it when a customer changes number: from
+/// the old number, naming the new one (and its new BSUID).
+fn changed_number(wamid: &str, old: &str, new: &str, new_user_id: &str) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"551140001000","phone_number_id":"106000000000042"}},"messages":[{{"from":"{old}","id":"{wamid}","timestamp":"1790000100","type":"system","system":{{"body":"User {old} changed from {old} to {new}","wa_id":"{new}","user_id":"{new_user_id}","type":"user_changed_number"}}}}]}}}}]}}]}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_customer_who_changes_number_keeps_their_card_and_replies_follow_them_across_restarts() {
+    let flow = FLOW.replace(
+        "rule greet on card.created {",
+        "rule ack on message.received when message.text contains \"pedido\" {\n    reply \"Recebido\"\n  }\n  rule greet on card.created {",
+    );
+    let h = Harness::start(&flow).await;
+    let new = "5511999990002";
+    h.customer_says(MARIA, "Maria", "wamid.n1", "Oi").await;
+    h.fake.wait_for_sends(1, Duration::from_secs(20)).await;
+    h.post_signed(changed_number("wamid.n2", MARIA, new, "BR.777").as_bytes())
+        .await;
+    h.settle().await;
+    let h = h.restart().await;
+    // From the new number, after a restart: the same card, and the reply
+    // goes to the new number.
+    h.customer_says(new, "Maria", "wamid.n3", "Cadê meu pedido?")
+        .await;
+    let sent = h.fake.wait_for_sends(2, Duration::from_secs(20)).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1].body["to"], new);
+    assert_eq!(sent[1].body["text"]["body"], "Recebido");
+    let card = h.card_when(1, |_| true).await;
+    let kinds: Vec<String> = h
+        .running
+        .store()
+        .messages(card.id)
+        .await
+        .expect("messages")
+        .iter()
+        .filter(|m| m.direction == "in")
+        .map(|m| m.kind.clone())
+        .collect();
+    assert_eq!(kinds, ["text", "system", "text"], "all on one card");
+    assert!(h
+        .running
+        .store()
+        .card_by_number("support", 2)
+        .await
+        .expect("query")
+        .is_none());
+    h.finish().await;
+}

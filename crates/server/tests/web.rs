@@ -449,9 +449,29 @@ async fn managers_see_the_dashboard_and_agents_do_not() {
     .expect("user");
     h.customer_says("5511987650001", "Maria", "wamid.web.d", "Oi")
         .await;
-    h.card_when(1, |_| true).await;
+    h.customer_says("5511987650002", "João", "wamid.web.e", "Oi")
+        .await;
+    h.card_when(2, |_| true).await;
     let mut boss = Browser::new(&h);
     boss.log_in("boss@acme.com", "long enough password").await;
+    // The boss answers João and resolves his card.
+    let card = boss.get("/cards/c_support_2").await;
+    let csrf = Browser::csrf(&card);
+    boss.post(
+        "/cards/c_support_2/reply",
+        &[("csrf", &csrf), ("text", "Pronto")],
+    )
+    .await;
+    for status in ["doing", "done"] {
+        let moved = boss
+            .post(
+                "/cards/c_support_2/move",
+                &[("csrf", &csrf), ("status", status)],
+            )
+            .await;
+        assert_eq!(moved.status, 303, "{}", moved.body);
+    }
+    h.card_when(2, |c| !c.open).await;
     let page = boss.get("/dashboard").await;
     assert_eq!(page.status, 200);
     assert!(
@@ -466,6 +486,25 @@ async fn managers_see_the_dashboard_and_agents_do_not() {
         page.body
     );
     assert!(page.body.contains("<svg"));
+    for figure in [
+        "<span class=\"n\">1</span> open",
+        "<span class=\"n\">1</span> resolved today",
+        // No SLA in this workflow: nothing to comply with.
+        "<span class=\"n\">—</span> within SLA",
+    ] {
+        assert!(page.body.contains(figure), "{figure}: {}", page.body);
+    }
+    // Both the first reply and the resolution have a time now.
+    for name in ["first reply, median", "resolution, median"] {
+        let at = page.body.find(name).expect(name);
+        let tile = &page.body[page.body[..at].rfind("<span").expect("tile")..at];
+        assert!(!tile.contains('—'), "{name}: {tile}");
+    }
+    assert!(
+        page.body.contains("Open work per team") && page.body.contains("no team yet"),
+        "{}",
+        page.body
+    );
     let mut ana = Browser::new(&h);
     ana.log_in("ana@acme.com", "long enough password").await;
     assert_eq!(ana.get("/dashboard").await.status, 403);

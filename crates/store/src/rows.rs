@@ -70,6 +70,10 @@ pub struct CardRow {
     pub created_at: i64,
     /// Last change (ms).
     pub updated_at: i64,
+    /// When a person of the team first wrote (ms).
+    pub first_reply_at: Option<i64>,
+    /// When it left open work (ms); none while open.
+    pub closed_at: Option<i64>,
 }
 
 impl CardRow {
@@ -91,6 +95,8 @@ impl CardRow {
             Val::Text(self.view),
             Val::Int(self.created_at),
             Val::Int(self.updated_at),
+            Val::OptInt(self.first_reply_at),
+            Val::OptInt(self.closed_at),
         ]
     }
 
@@ -112,6 +118,8 @@ impl CardRow {
             view: r.try_get("view")?,
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
+            first_reply_at: r.try_get("first_reply_at")?,
+            closed_at: r.try_get("closed_at")?,
         })
     }
 }
@@ -367,21 +375,51 @@ pub struct Batch {
 /// A pipe's figures for the dashboard.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PipeStats {
-    /// Open cards.
-    pub open: i64,
-    /// Open cards whose SLA ran out.
-    pub overdue: i64,
-    /// Open cards whose customer wrote last.
-    pub waiting: i64,
-    /// Open cards nobody has.
-    pub unassigned: i64,
-    /// Cards with an SLA clock.
+    /// Open work, per team (`None`: cards no team has yet), by team name.
+    pub teams: Vec<TeamWork>,
+    /// Cards opened since the date asked that have an SLA clock.
     pub with_sla: i64,
-    /// Cards whose SLA ran out.
+    /// Of those, the ones whose SLA ran out.
     pub breached: i64,
-    /// Cards opened per day (days since the epoch, count), since the date asked.
+    /// Cards opened per day (day number, count), since the date asked.
     pub opened_per_day: Vec<(i64, i64)>,
+    /// Cards resolved (done or closed) per day, since the date asked.
+    pub resolved_per_day: Vec<(i64, i64)>,
     /// Milliseconds from opening to the team's first reply, per card opened
     /// since (the 10,000 newest at most).
     pub first_responses: Vec<i64>,
+    /// Milliseconds from opening to resolution, per card resolved since (the
+    /// 10,000 newest at most).
+    pub resolutions: Vec<i64>,
+}
+
+impl PipeStats {
+    /// The open work of the whole pipe.
+    pub fn total(&self) -> TeamWork {
+        self.teams.iter().fold(TeamWork::default(), |mut a, t| {
+            a.open += t.open;
+            a.in_progress += t.in_progress;
+            a.waiting += t.waiting;
+            a.overdue += t.overdue;
+            a.unassigned += t.unassigned;
+            a
+        })
+    }
+}
+
+/// The open work of one team of a pipe.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TeamWork {
+    /// The team (`None`: not given to a team yet).
+    pub team: Option<String>,
+    /// Open cards.
+    pub open: i64,
+    /// Open cards someone has taken.
+    pub in_progress: i64,
+    /// Open cards whose customer wrote last.
+    pub waiting: i64,
+    /// Open cards whose SLA ran out.
+    pub overdue: i64,
+    /// Open cards nobody has.
+    pub unassigned: i64,
 }

@@ -44,6 +44,8 @@ fn card(id: i64, number: i64, status: &str) -> CardRow {
         view: "{}".into(),
         created_at: 1,
         updated_at: 2,
+        first_reply_at: None,
+        closed_at: None,
     }
 }
 
@@ -499,6 +501,7 @@ both!(
     a_pipes_figures_are_counted_in_the_database,
     |store: Store| async move {
         let day = 86_400_000;
+        let hour = 3_600_000;
         let mut waiting = card(0, 1, "new");
         waiting.created_at = 10 * day;
         let mut late = card(1, 2, "new");
@@ -509,26 +512,57 @@ both!(
         done.open = false;
         done.last_responder = Some("team".into());
         done.created_at = 11 * day + 5;
-        let mut answered = message(2, "out-3-2", None);
-        answered.author = Some("ana@acme.com".into());
-        answered.at = 11 * day + 5 + 60_000;
-        let mut automatic = message(2, "out-3-1", None);
-        automatic.author = Some("rule `greet` at support.flow:3".into());
-        automatic.at = 11 * day + 5;
+        done.first_reply_at = Some(11 * day + 5 + 60_000);
+        done.closed_at = Some(12 * day + 5);
+        let mut billing = card(3, 4, "new");
+        billing.team = Some("billing".into());
+        billing.last_responder = Some("team".into());
+        billing.created_at = 12 * day - 2 * hour;
+        billing.first_reply_at = Some(12 * day - hour);
+        let mut old = card(4, 5, "done");
+        old.open = false;
+        old.sla_state = "breached".into();
+        old.created_at = day;
+        old.closed_at = Some(2 * day);
         store
             .commit(Batch {
                 at: 1,
-                cards: vec![waiting, late, done],
-                messages: vec![automatic, answered],
+                cards: vec![waiting, late, done, billing, old],
                 ..Batch::default()
             })
             .await
             .unwrap();
-        let s = store.pipe_stats("support", 10 * day).await.unwrap();
-        assert_eq!((s.open, s.overdue, s.waiting, s.unassigned), (2, 1, 2, 1));
-        assert_eq!((s.with_sla, s.breached), (3, 1));
-        assert_eq!(s.opened_per_day, vec![(10, 1), (11, 2)]);
-        // Only the person's reply counts, a minute after the card opened.
-        assert_eq!(s.first_responses, vec![60_000]);
+        let s = store.pipe_stats("support", 10 * day, 0).await.unwrap();
+        let work = |team: &str, open, in_progress, waiting, overdue, unassigned| TeamWork {
+            team: Some(team.into()),
+            open,
+            in_progress,
+            waiting,
+            overdue,
+            unassigned,
+        };
+        assert_eq!(
+            s.teams,
+            vec![
+                work("billing", 1, 1, 0, 0, 0),
+                work("frontline", 2, 1, 2, 1, 1)
+            ]
+        );
+        let total = s.total();
+        assert_eq!((total.open, total.in_progress, total.waiting), (3, 2, 2));
+        // The period's cards only: the old breached card is not counted.
+        assert_eq!((s.with_sla, s.breached), (4, 1));
+        assert_eq!(s.opened_per_day, vec![(10, 1), (11, 3)]);
+        assert_eq!(s.resolved_per_day, vec![(12, 1)]);
+        assert_eq!(s.first_responses.len(), 2);
+        assert!(s.first_responses.contains(&60_000) && s.first_responses.contains(&hour));
+        assert_eq!(s.resolutions, vec![day]);
+        // Three hours west of UTC (São Paulo): the billing card opened on
+        // day 11 at 22:00 UTC is on day 11 there too, the others move back.
+        let s = store
+            .pipe_stats("support", 9 * day, -3 * hour)
+            .await
+            .unwrap();
+        assert_eq!(s.opened_per_day, vec![(9, 1), (10, 2), (11, 1)]);
     }
 );

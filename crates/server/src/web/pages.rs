@@ -876,37 +876,53 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
-/// Bars of cards opened per day over the last `days` days.
-fn chart(title: &str, per_day: &[(i64, i64)], today: i64, days: i64) -> Value {
-    let counts: Vec<(i64, i64)> = (today - days + 1..=today)
-        .map(|d| {
-            (
-                d,
-                per_day
-                    .iter()
-                    .find(|(x, _)| *x == d)
-                    .map(|(_, n)| *n)
-                    .unwrap_or(0),
-            )
-        })
+/// Bars of cards opened and resolved per day over the last `days` days.
+fn chart(
+    title: &str,
+    opened: &[(i64, i64)],
+    resolved: &[(i64, i64)],
+    today: i64,
+    days: i64,
+) -> Value {
+    let on = |series: &[(i64, i64)], d: i64| {
+        series
+            .iter()
+            .find(|(x, _)| *x == d)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    };
+    let counts: Vec<(i64, i64, i64)> = (today - days + 1..=today)
+        .map(|d| (d, on(opened, d), on(resolved, d)))
         .collect();
-    let max = counts.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
-    let bar = if days <= 7 { 8 } else { 3 };
+    let max = counts
+        .iter()
+        .map(|(_, n, r)| *n.max(r))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let height = |n: i64| (n * 56 / max).max(i64::from(n > 0));
+    let bar = if days <= 7 { 5 } else { 2 };
     let bars: Vec<Value> = counts
         .iter()
         .enumerate()
-        .map(|(i, (d, n))| {
+        .map(|(i, (d, n, r))| {
             let day = chrono::DateTime::from_timestamp(d * 86_400, 0)
                 .map(|t| t.format("%Y-%m-%d").to_string())
                 .unwrap_or_default();
-            context! { x => i as i64 * (bar + 1), h => (n * 56 / max).max(i64::from(*n > 0)), n, day, }
+            context! { x => i as i64 * (2 * bar + 1), h => height(*n), n, rh => height(*r), r, day, }
         })
         .collect();
-    context! { title, bars, bar, width => days * (bar + 1), total => counts.iter().map(|(_, n)| n).sum::<i64>() }
+    context! { title, bars, bar, width => days * (2 * bar + 1),
+    opened => counts.iter().map(|(_, n, _)| n).sum::<i64>(),
+    resolved => counts.iter().map(|(_, _, r)| r).sum::<i64>() }
 }
 
-/// `GET /dashboard`: per pipe, what is open, waiting and late, SLA
-/// compliance, first-reply times, trends and each agent's load.
+/// A day in milliseconds.
+const DAY: i64 = 86_400_000;
+
+/// `GET /dashboard`: per pipe and team, what is open, in progress, waiting
+/// and late, resolved today, SLA compliance, first-reply and resolution
+/// times, 7- and 30-day trends and each agent's load.
 pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Response {
     if viewer.user.role == "agent" {
         return error_page(
@@ -921,13 +937,25 @@ pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Respons
         Err(e) => return failed(&app, &viewer, e),
     };
     let now = crate::now_ms();
-    let today = now / 86_400_000;
-    let since = (today - 29) * 86_400_000;
     let agents = agents(&app).await;
     let t = viewer.t();
     let mut pipes = Vec::new();
     for p in wf.pipes.iter().filter(|p| api::may_see(&viewer.user, p)) {
-        let s = match app.store.pipe_stats(&p.name, since).await {
+        // Days as the pipe's people count them (its time zone's offset now).
+        let offset = chrono::DateTime::from_timestamp_millis(now)
+            .map(|at| {
+                use chrono::{Offset, TimeZone};
+                i64::from(
+                    p.timezone
+                        .offset_from_utc_datetime(&at.naive_utc())
+                        .fix()
+                        .local_minus_utc(),
+                ) * 1000
+            })
+            .unwrap_or(0);
+        let today = (now + offset).div_euclid(DAY);
+        let since = (today - 29) * DAY - offset;
+        let s = match app.store.pipe_stats(&p.name, since, offset).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "dashboard figures");
@@ -939,8 +967,14 @@ pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Respons
                 );
             }
         };
-        let mut first = s.first_responses.clone();
-        first.sort_unstable();
+        let sorted = |v: &[i64]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v
+        };
+        let first = sorted(&s.first_responses);
+        let resolution = sorted(&s.resolutions);
+        let at = |v: &[i64], p: f64| percentile(v, p).map(took).unwrap_or_else(|| "—".into());
         let compliance = if s.with_sla == 0 {
             "—".to_string()
         } else {
@@ -959,13 +993,32 @@ pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Respons
                            load => a.map(|a| a.load).unwrap_or(0), capacity => a.map(|a| a.capacity).unwrap_or(0) }
             })
             .collect();
+        let teams: Vec<Value> = s
+            .teams
+            .iter()
+            .map(|w| {
+                context! { team => &w.team, open => w.open, in_progress => w.in_progress,
+                waiting => w.waiting, overdue => w.overdue, unassigned => w.unassigned }
+            })
+            .collect();
+        let total = s.total();
+        let resolved_today = s
+            .resolved_per_day
+            .iter()
+            .find(|(d, _)| *d == today)
+            .map(|(_, n)| *n)
+            .unwrap_or(0);
         pipes.push(context! {
-            name => &p.name, title => &p.title, open => s.open, waiting => s.waiting, overdue => s.overdue,
-            unassigned => s.unassigned, compliance,
-            first_median => percentile(&first, 50.0).map(took).unwrap_or_else(|| "—".into()),
-            first_p90 => percentile(&first, 90.0).map(took).unwrap_or_else(|| "—".into()),
-            charts => vec![chart(&t["last_7_days"], &s.opened_per_day, today, 7), chart(&t["last_30_days"], &s.opened_per_day, today, 30)],
-            agents,
+            name => &p.name, title => &p.title, open => total.open, in_progress => total.in_progress,
+            waiting => total.waiting, overdue => total.overdue, unassigned => total.unassigned,
+            resolved_today, compliance,
+            first_median => at(&first, 50.0), first_p90 => at(&first, 90.0),
+            resolution_median => at(&resolution, 50.0), resolution_p90 => at(&resolution, 90.0),
+            charts => vec![
+                chart(&t["last_7_days"], &s.opened_per_day, &s.resolved_per_day, today, 7),
+                chart(&t["last_30_days"], &s.opened_per_day, &s.resolved_per_day, today, 30),
+            ],
+            teams, agents,
         });
     }
     app.pages.render(
