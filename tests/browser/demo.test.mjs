@@ -3,7 +3,8 @@
 // customer writes in the phone simulator, the card appears live on the
 // board, an agent opens it and replies, the simulator shows the reply and the
 // card turns green. Plus: markup from customers stays text, an agent of
-// another pipe cannot open the card by its URL, a forbidden move shows why.
+// another pipe cannot open the card by its URL, a forbidden move shows why
+// (from the card page and by dragging on the board).
 //
 // Run by scripts/test: `node --test tests/browser/demo.test.mjs` with
 // SWITCHBOARD_BIN pointing at the built binary.
@@ -50,8 +51,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function logIn(email) {
-  const context = await browser.newContext();
+async function logIn(email, options = {}) {
+  const context = await browser.newContext(options);
   const page = await context.newPage();
   page.on("dialog", () => assert.fail("a script from a message ran in the agent's page"));
   await page.goto(`${base}/login`);
@@ -112,4 +113,22 @@ test("a move the flow forbids shows the reason", async () => {
   await ana.click("form.move button[type=submit]");
   const error = await ana.locator("#error").textContent();
   assert.match(error, /does not allow `new` -> `closed`/);
+});
+
+test("dragging a card onto another column moves it, and a forbidden column says why", async () => {
+  const phone = await (await browser.newContext()).newPage();
+  await customerWrites(phone, "Quero trocar o endereço", "5511987650003", "Dora Dragão");
+  // Wide enough for every column of the support board.
+  const ana = await logIn("ana@acme.com", { viewport: { width: 1700, height: 900 } });
+  await ana.goto(`${base}/pipes/support`);
+  const card = () => ana.locator("a.card", { hasText: "Dora Dragão" });
+  await card().waitFor({ timeout: 15_000 });
+  // `new` -> `closed` is not in the flow: the card stays and the reason shows.
+  await card().dragTo(ana.locator(".column[data-status=closed]"));
+  await ana.locator("#error:not([hidden])").waitFor({ timeout: 15_000 });
+  assert.match(await ana.locator("#error").textContent(), /does not allow `new` -> `closed`/);
+  assert.equal(await ana.locator(".column[data-status=new] a.card", { hasText: "Dora Dragão" }).count(), 1);
+  // `new` -> `in_progress` is allowed: the board shows it there.
+  await card().dragTo(ana.locator(".column[data-status=in_progress]"));
+  await ana.locator(".column[data-status=in_progress] a.card", { hasText: "Dora Dragão" }).waitFor({ timeout: 15_000 });
 });

@@ -7,6 +7,11 @@
   let pending = null;
   function refresh() {
     pending = null;
+    // Replacing the board under a card being dragged would cancel the drag.
+    if (document.body.dataset.dragging) {
+      pending = setTimeout(refresh, 300);
+      return;
+    }
     // Do not replace what someone is typing.
     const active = document.activeElement;
     if (active && (active.tagName === "TEXTAREA" || active.tagName === "INPUT") && active.value) return;
@@ -24,5 +29,57 @@
   source.onerror = () => document.body.classList.remove("connected");
   source.addEventListener("change", () => {
     if (!pending) pending = setTimeout(refresh, 150);
+  });
+})();
+
+// Moving a card on the board: drag it onto another column. The server asks
+// the workflow; a move the flow forbids stays put and the reason is shown.
+// (Without JavaScript, the card page's move menu does the same.) Listeners
+// sit on the document because live updates replace the board.
+(function () {
+  let dragged = null;
+  const columnOf = (el) => el && el.closest && el.closest(".board .column[data-status]");
+  document.addEventListener("dragstart", (e) => {
+    const card = e.target.closest && e.target.closest("a.card[data-card]");
+    if (!card) return;
+    dragged = card;
+    document.body.dataset.dragging = "1";
+    e.dataTransfer.setData("text/plain", card.dataset.card);
+    e.dataTransfer.effectAllowed = "move";
+  });
+  document.addEventListener("dragend", () => {
+    dragged = null;
+    delete document.body.dataset.dragging;
+  });
+  document.addEventListener("dragover", (e) => {
+    if (dragged && columnOf(e.target)) e.preventDefault();
+  });
+  document.addEventListener("drop", (e) => {
+    const column = columnOf(e.target);
+    if (!dragged || !column) return;
+    e.preventDefault();
+    const card = dragged.dataset.card;
+    dragged = null;
+    delete document.body.dataset.dragging;
+    if (column.contains(document.querySelector(`a.card[data-card="${card}"]`))) return;
+    const board = document.querySelector(".board[data-csrf]");
+    const error = document.getElementById("error");
+    const body = new URLSearchParams({ csrf: board.dataset.csrf, status: column.dataset.status });
+    fetch(`/cards/${encodeURIComponent(card)}/move`, { method: "POST", body, credentials: "same-origin", redirect: "manual" })
+      .then(async (r) => {
+        if (r.type === "opaqueredirect" || r.ok) {
+          error.hidden = true;
+          location.reload();
+          return;
+        }
+        const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+        const reason = doc.getElementById("error") || doc.querySelector("#main p");
+        error.textContent = reason ? reason.textContent.trim() : `The move was refused (${r.status}).`;
+        error.hidden = false;
+      })
+      .catch(() => {
+        error.textContent = "The server did not answer; the card was not moved.";
+        error.hidden = false;
+      });
   });
 })();

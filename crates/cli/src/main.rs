@@ -14,6 +14,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// mimalloc: fewer cycles in allocation than glibc's malloc under the
+/// server's many small, short-lived, cross-thread allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Switchboard: WhatsApp conversations as cards on department boards.
 #[derive(Parser)]
 #[command(name = "switchboard", version, about)]

@@ -58,6 +58,11 @@ use switchboard_store::{Backend, InboxItem, Store};
 use switchboard_whatsapp::fake::FakeGraph;
 use switchboard_whatsapp::signature;
 use switchboard_whatsapp::webhook::{text_message_body, Metadata};
+
+/// mimalloc: fewer cycles in allocation than glibc's malloc under the
+/// server's many small, short-lived, cross-thread allocations.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 

@@ -215,6 +215,9 @@ impl Running {
     }
 }
 
+/// How often SQLite's write-ahead log is copied into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Starts everything: checks the workflows, opens and migrates the
 /// database, listens, and spawns the loops. Every start-up problem is one
 /// sentence (or the workflow's diagnostics).
@@ -313,6 +316,27 @@ pub async fn start(mut config: Config) -> Result<Running, String> {
             config::DEMO_SECRET.to_string(),
             shutdown_rx.clone(),
         )));
+    }
+    // SQLite: the WAL is copied into the database file in the background,
+    // never inside a commit that webhooks wait for.
+    if store.backend() == switchboard_store::Backend::Sqlite {
+        store
+            .take_over_checkpoints()
+            .await
+            .map_err(|e| e.to_string())?;
+        let store = store.clone();
+        let mut stop = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(CHECKPOINT_EVERY) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+                if let Err(e) = store.checkpoint().await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; the next one will try again");
+                }
+            }
+        }));
     }
     let mut stop = shutdown_rx;
     tasks.push(tokio::spawn(async move {

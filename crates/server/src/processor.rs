@@ -155,6 +155,8 @@ pub struct Processor {
     /// Where replies to a contact go when it is not its key: the new number
     /// (or BSUID) of a contact who changed it.
     addresses: HashMap<String, String>,
+    /// Each contact as last written: (name, phone, BSUID).
+    contacts_written: HashMap<String, (String, String, Option<String>)>,
     /// Per card: how many of its messages and history entries are stored.
     persisted: Vec<(usize, usize)>,
     /// The `phone_number_id` each pipe's replies go out through.
@@ -209,6 +211,7 @@ impl Processor {
             identities: HashMap::new(),
             bsuids: HashMap::new(),
             addresses: HashMap::new(),
+            contacts_written: HashMap::new(),
             persisted: Vec::new(),
             numbers: BTreeMap::new(),
             batch: Batch::default(),
@@ -323,6 +326,7 @@ impl Processor {
         self.identities.clear();
         self.bsuids.clear();
         self.addresses.clear();
+        self.contacts_written.clear();
         self.persisted.clear();
         self.numbers.clear();
         self.batch = Batch::default();
@@ -621,6 +625,9 @@ impl Processor {
         let more = rows.len() as i64 == BATCH;
         for row in rows {
             self.take(row).await?;
+            // The engine's work is CPU: let the webhooks waiting on this
+            // worker thread be answered between bodies.
+            tokio::task::yield_now().await;
         }
         self.fire_timers();
         self.commit().await?;
@@ -1151,19 +1158,26 @@ impl Processor {
             if let Some(x) = self.state.contacts.get(&wa_id) {
                 // The business-scoped id, when one of their identifiers is one.
                 let user_id = self.bsuids.get(&wa_id).cloned();
+                // A contact who changed number shows the new one.
+                let phone = self
+                    .addresses
+                    .get(&wa_id)
+                    .filter(|a| !is_bsuid(a))
+                    .map(|a| format!("+{a}"))
+                    .unwrap_or_else(|| x.phone.clone());
+                // Written only when it changed since this engine last wrote
+                // it (after a restart: once more, harmlessly).
+                let seen = (x.name.clone(), phone.clone(), user_id.clone());
+                if self.contacts_written.get(&wa_id) == Some(&seen) {
+                    continue;
+                }
+                self.contacts_written.insert(wa_id.clone(), seen);
                 self.batch.contacts.push(ContactRow {
                     wa_id: wa_id.clone(),
                     user_id,
                     username: None,
                     name: x.name.clone(),
-                    // A contact who changed number shows the new one.
-                    phone: self
-                        .addresses
-                        .get(&wa_id)
-                        .filter(|a| !is_bsuid(a))
-                        .map(|a| format!("+{a}"))
-                        .unwrap_or_else(|| x.phone.clone()),
-                    window_closes_at: x.window_closes_at.map(|w| w.timestamp_millis()),
+                    phone,
                     updated_at: now,
                 });
             }

@@ -22,6 +22,7 @@ use sqlx::any::AnyRow;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Row};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which database a store talks to.
@@ -68,6 +69,8 @@ pub struct Store {
     /// 100 ms), while readers keep their own connections (WAL).
     writer: AnyPool,
     backend: Backend,
+    /// The server checkpoints SQLite's WAL itself ([`Store::take_over_checkpoints`]).
+    manual_checkpoints: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The migrations of each database, embedded in the binary.
@@ -111,6 +114,7 @@ impl Store {
             url: redact(url),
             source,
         };
+        let manual_checkpoints = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (pool, writer) = match backend {
             Backend::Sqlite => {
                 let with_mode = if url.contains('?') {
@@ -120,11 +124,21 @@ impl Store {
                 };
                 let options = AnyConnectOptions::from_str(&with_mode).map_err(connect_err)?;
                 let sqlite_pool = |connections: u32| {
+                    let writer = connections == 1;
+                    let manual = manual_checkpoints.clone();
                     AnyPoolOptions::new()
                         .max_connections(connections)
                         .acquire_timeout(Duration::from_secs(60))
-                        .after_connect(|conn, _| {
+                        .after_connect(move |conn, _| {
+                            let manual = manual.clone();
                             Box::pin(async move {
+                                // A writer connection opened again keeps
+                                // leaving checkpoints to the server.
+                                if writer && manual.load(std::sync::atomic::Ordering::SeqCst) {
+                                    sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                                        .execute(&mut *conn)
+                                        .await?;
+                                }
                                 // WAL lets readers work while the writer commits;
                                 // FULL makes every acknowledged commit survive a
                                 // power cut, not only a crash.
@@ -165,6 +179,7 @@ impl Store {
             pool,
             writer,
             backend,
+            manual_checkpoints,
         })
     }
 
@@ -319,7 +334,40 @@ impl Store {
     /// search index, alerts, and the inbox rows it consumed. Either all of it
     /// is stored or none.
     pub async fn commit(&self, batch: Batch) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut writer = self.writer.acquire().await?;
+        self.commit_on(&mut writer, batch).await
+    }
+
+    /// From now on the server copies SQLite's write-ahead log into the
+    /// database file itself ([`Store::checkpoint`], from a reader
+    /// connection), instead of the writer doing it inside whichever commit
+    /// crosses 1,000 pages — a pause of 100 ms and more for the webhooks
+    /// waiting behind it. Nothing on PostgreSQL.
+    pub async fn take_over_checkpoints(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            self.manual_checkpoints
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Copies the write-ahead log into the database file without blocking
+    /// the writer (SQLite's PASSIVE checkpoint). Nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn commit_on(&self, writer: &mut AnyConnection, batch: Batch) -> Result<()> {
+        use sqlx::Connection;
+        let mut tx = writer.begin().await?;
         let conn: &mut AnyConnection = &mut tx;
         insert_many(
             conn,
@@ -336,10 +384,10 @@ impl Store {
         insert_many(
             conn,
             self.backend,
-            "INSERT INTO contacts (wa_id, user_id, username, name, phone, window_closes_at, updated_at)",
+            "INSERT INTO contacts (wa_id, user_id, username, name, phone, updated_at)",
             "ON CONFLICT (wa_id) DO UPDATE SET user_id = COALESCE(excluded.user_id, contacts.user_id), \
              username = COALESCE(excluded.username, contacts.username), name = excluded.name, \
-             phone = excluded.phone, window_closes_at = excluded.window_closes_at, updated_at = excluded.updated_at",
+             phone = excluded.phone, updated_at = excluded.updated_at",
             batch.contacts.into_iter().map(ContactRow::vals).collect(),
         )
         .await?;

@@ -239,8 +239,6 @@ pub struct ContactRow {
     pub name: String,
     /// Phone as `+digits`.
     pub phone: String,
-    /// When the 24-hour window closes (ms).
-    pub window_closes_at: Option<i64>,
     /// Now (ms).
     pub updated_at: i64,
 }
@@ -253,7 +251,6 @@ impl ContactRow {
             Val::OptText(self.username),
             Val::Text(self.name),
             Val::Text(self.phone),
-            Val::OptInt(self.window_closes_at),
             Val::Int(self.updated_at),
         ]
     }

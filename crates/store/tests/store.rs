@@ -113,7 +113,6 @@ both!(
                 username: None,
                 name: "Maria".into(),
                 phone: "+5511987650001".into(),
-                window_closes_at: Some(99),
                 updated_at: 10,
             }],
             outbox: vec![],

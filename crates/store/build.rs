@@ -1,0 +1,6 @@
+//! The migrations are embedded by `sqlx::migrate!`; rebuild when one is
+//! added or changed, not only when the Rust sources change.
+
+fn main() {
+    println!("cargo:rerun-if-changed=../../migrations");
+}
