@@ -827,3 +827,148 @@ async fn in_the_demo_the_phone_simulator_reaches_a_card_and_the_reply_comes_back
     let _ = std::fs::remove_dir_all(&dir);
     db.finish().await.expect("cleanup");
 }
+
+/// What each role gets on every page and form of the UI, for a card of its
+/// own pipe and one of a pipe it may not see (`-` = logged out).
+#[tokio::test]
+async fn every_role_on_every_route_gets_what_it_may_and_nothing_more() {
+    let flow = FLOW.replace(
+        "team front { ana@acme.com }",
+        "team front { ana@acme.com mia@acme.com }",
+    );
+    let h = Harness::start(&flow).await;
+    for (email, role) in [
+        ("ana@acme.com", "agent"),
+        ("rafa@acme.com", "agent"),
+        ("mia@acme.com", "manager"),
+        ("root@acme.com", "admin"),
+    ] {
+        switchboard_server::accounts::add_user(
+            h.running.store(),
+            email,
+            "Someone",
+            role,
+            Some("long enough password"),
+        )
+        .await
+        .expect("user");
+    }
+    h.customer_says("5511987650001", "Maria", "wamid.rr.1", "Oi")
+        .await;
+    let sales = switchboard_whatsapp::webhook::Metadata {
+        phone_number_id: "106000000000077".into(),
+        display_phone_number: "551140002000".into(),
+    };
+    h.post_signed(
+        switchboard_whatsapp::webhook::text_message_body(
+            &sales,
+            "5511987650002",
+            "João",
+            "wamid.rr.2",
+            1_790_000_000,
+            "Quero comprar",
+        )
+        .as_bytes(),
+    )
+    .await;
+    h.card_when(1, |_| true).await;
+    assert!(
+        h.running
+            .until(Duration::from_secs(20), || {
+                let store = h.running.store().clone();
+                async move {
+                    store
+                        .card_by_number("sales", 1)
+                        .await
+                        .ok()
+                        .flatten()
+                        .is_some()
+                }
+            })
+            .await,
+        "the sales card exists"
+    );
+    // Expected status per route for: logged out, ana (support agent), rafa
+    // (sales agent), mia (support manager), root (admin). A page someone may
+    // not see is 404 (like one that does not exist); a page for managers
+    // only is 403 for agents; logged out is sent to the log-in page (303).
+    // Forms that act go through with 303; a move the flow refuses is 409.
+    let gets: &[(&str, [u16; 5])] = &[
+        ("/", [303, 200, 200, 200, 200]),
+        ("/pipes/support", [303, 200, 404, 200, 200]),
+        ("/pipes/sales", [303, 404, 200, 404, 200]),
+        ("/pipes/nowhere", [303, 404, 404, 404, 404]),
+        ("/cards/c_support_1", [303, 200, 404, 200, 200]),
+        ("/cards/c_sales_1", [303, 404, 200, 404, 200]),
+        (
+            "/cards/c_sales_1/media/wamid.rr.2",
+            [303, 404, 404, 404, 404],
+        ),
+        (
+            "/cards/c_support_1/media/nothing",
+            [303, 404, 404, 404, 404],
+        ),
+        ("/dashboard", [303, 403, 403, 200, 200]),
+        ("/workflows", [303, 403, 403, 200, 200]),
+        ("/demo/phone", [404, 404, 404, 404, 404]),
+    ];
+    let posts: &[(&str, &[(&str, &str)], [u16; 5])] = &[
+        (
+            "/cards/c_sales_1/reply",
+            &[("text", "Olá")],
+            [303, 404, 303, 404, 303],
+        ),
+        (
+            "/cards/c_sales_1/move",
+            &[("status", "won")],
+            [303, 404, 303, 404, 303],
+        ),
+        ("/cards/c_sales_1/fields", &[], [303, 404, 303, 404, 303]),
+        (
+            "/cards/c_sales_1/template",
+            &[("template", "hello"), ("language", "pt_BR"), ("params", "")],
+            [303, 404, 303, 404, 303],
+        ),
+    ];
+    let people = [
+        "",
+        "ana@acme.com",
+        "rafa@acme.com",
+        "mia@acme.com",
+        "root@acme.com",
+    ];
+    let mut wrong = Vec::new();
+    for (i, who) in people.iter().enumerate() {
+        let mut b = Browser::new(&h);
+        let csrf = if who.is_empty() {
+            "no-session".to_string()
+        } else {
+            b.log_in(who, "long enough password").await;
+            Browser::csrf(&b.get("/").await)
+        };
+        for (path, expected) in gets {
+            let got = b.get(path).await.status;
+            if got != expected[i] {
+                wrong.push(format!(
+                    "GET {path} as {who:?}: {got}, expected {}",
+                    expected[i]
+                ));
+            }
+        }
+        for (path, form, expected) in posts {
+            let mut fields = vec![("csrf", csrf.as_str())];
+            fields.extend_from_slice(form);
+            let page = b.post(path, &fields).await;
+            // rafa's move made the card `won`; the admin's asks for the
+            // status it already has, which changes nothing (303).
+            if page.status != expected[i] {
+                wrong.push(format!(
+                    "POST {path} as {who:?}: {}, expected {}",
+                    page.status, expected[i]
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    h.finish().await;
+}

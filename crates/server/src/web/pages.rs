@@ -715,7 +715,7 @@ pub(crate) async fn template(
             &viewer,
             &id,
             StatusCode::UNPROCESSABLE_ENTITY,
-            Some(&viewer.t()["template_name"]),
+            Some(&viewer.t()["template_missing"]),
         )
         .await;
     }
