@@ -828,6 +828,10 @@ async fn in_the_demo_the_phone_simulator_reaches_a_card_and_the_reply_comes_back
     db.finish().await.expect("cleanup");
 }
 
+/// A form's path, its fields (besides the CSRF token) and the expected
+/// status per person.
+type PostRoute<'a> = (&'a str, &'a [(&'a str, &'a str)], [u16; 5]);
+
 /// What each role gets on every page and form of the UI, for a card of its
 /// own pipe and one of a pipe it may not see (`-` = logged out).
 #[tokio::test]
@@ -912,7 +916,7 @@ async fn every_role_on_every_route_gets_what_it_may_and_nothing_more() {
         ("/workflows", [303, 403, 403, 200, 200]),
         ("/demo/phone", [404, 404, 404, 404, 404]),
     ];
-    let posts: &[(&str, &[(&str, &str)], [u16; 5])] = &[
+    let posts: &[PostRoute] = &[
         (
             "/cards/c_sales_1/reply",
             &[("text", "Olá")],
