@@ -976,3 +976,51 @@ async fn every_role_on_every_route_gets_what_it_may_and_nothing_more() {
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     h.finish().await;
 }
+
+#[tokio::test]
+async fn a_long_column_pages_through_all_its_cards() {
+    let h = start().await;
+    for i in 1..=55 {
+        h.customer_says(
+            &format!("55119876{i:05}"),
+            &format!("Cliente {i}"),
+            &format!("wamid.page.{i}"),
+            "Oi",
+        )
+        .await;
+    }
+    h.card_when(55, |_| true).await;
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", "long enough password").await;
+    let board = ana.get("/pipes/support").await;
+    let on = |page: &Page| page.body.matches("class=\"card ").count();
+    assert_eq!(on(&board), 50);
+    assert!(board.body.contains("<span class=\"count\">55</span>"));
+    let at = board
+        .body
+        .find("class=\"next\" href=\"")
+        .expect("a next link")
+        + 19;
+    let next = board.body[at..]
+        .split('"')
+        .next()
+        .expect("href")
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/");
+    assert!(
+        next.starts_with("/pipes/support?column=new&after="),
+        "{next}"
+    );
+    let page = ana.get(&next).await;
+    assert_eq!(on(&page), 5);
+    assert!(page.body.contains("Cliente 55") && !page.body.contains("Cliente 1<"));
+    assert!(page.body.contains("Back to the first cards") && !page.body.contains("class=\"next\""));
+    // Filtered, the column says there are more than it shows.
+    let unassigned = ana.get("/pipes/support?show=unassigned").await;
+    assert!(
+        unassigned.body.contains("<span class=\"count\">50+</span>"),
+        "{}",
+        unassigned.body
+    );
+    h.finish().await;
+}

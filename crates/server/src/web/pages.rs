@@ -267,6 +267,33 @@ pub(crate) struct BoardFilter {
     q: String,
     #[serde(default)]
     view: String,
+    /// One column paged past its first cards: `?column=new&after=<card>`.
+    #[serde(default)]
+    column: String,
+    #[serde(default)]
+    after: Option<i64>,
+}
+
+impl BoardFilter {
+    /// This board's address with the same filters, one column paged.
+    fn href(&self, pipe: &str, page: Option<(&str, i64)>) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [("show", &self.show), ("view", &self.view), ("q", &self.q)] {
+            if !v.is_empty() {
+                q.append_pair(k, v);
+            }
+        }
+        if let Some((column, after)) = page {
+            q.append_pair("column", column);
+            q.append_pair("after", &after.to_string());
+        }
+        let q = q.finish();
+        if q.is_empty() {
+            format!("/pipes/{pipe}")
+        } else {
+            format!("/pipes/{pipe}?{q}")
+        }
+    }
 }
 
 /// `GET /pipes/{pipe}`: a column per status with its count and cards.
@@ -324,28 +351,40 @@ pub(crate) async fn board(
             unassigned: f.show == "unassigned",
             sla: (f.show == "overdue").then(|| "breached".to_string()),
             ids: ids.clone(),
-            ..CardFilter::default()
+            // Cards come in id order, so a page starts after the last card
+            // of the one before (a view orders its own way: first page only).
+            after: (f.column == s.name && view.is_none())
+                .then_some(f.after)
+                .flatten(),
         };
-        let rows = app
+        let mut rows = app
             .store
-            .cards(&pipe, &filter, PER_COLUMN)
+            .cards(&pipe, &filter, PER_COLUMN + 1)
             .await
             .unwrap_or_default();
+        let more = rows.len() as i64 > PER_COLUMN;
+        rows.truncate(PER_COLUMN as usize);
+        let paged = filter.after.is_some();
+        let next = (more && view.is_none())
+            .then(|| rows.last().map(|r| f.href(&pipe, Some((&s.name, r.id)))))
+            .flatten();
+        let first = paged.then(|| f.href(&pipe, None));
+        // Filtered columns are not counted in full: "50+" says there is more.
         let count = if filtered {
-            rows.len() as i64
+            format!("{}{}", rows.len(), if more { "+" } else { "" })
         } else {
             counts
                 .iter()
                 .find(|(n, _)| *n == s.name)
                 .map(|(_, c)| *c)
                 .unwrap_or(0)
+                .to_string()
         };
-        let mut rows = rows;
         if let Some(order) = &view {
             api::in_view_order(&mut rows, order);
         }
         let cards: Vec<Value> = rows.iter().map(|r| tile(r, &shown, viewer.t())).collect();
-        columns.push(context! { name => &s.name, count, cards });
+        columns.push(context! { name => &s.name, count, cards, next, first });
     }
     app.pages.render(
         StatusCode::OK,
