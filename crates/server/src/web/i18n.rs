@@ -60,6 +60,50 @@ mod tests {
         }
     }
 
+    /// Every string the pages ask for exists: `t()["key"]` and `t["key"]`
+    /// in the Rust sources, `t.key` in the templates. (A missing one would
+    /// be a panic or an empty label at run time.)
+    #[test]
+    fn every_string_the_pages_use_exists() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let en = &all()["en"];
+        let mut used = Vec::new();
+        let sources = root.join("src/web");
+        for entry in std::fs::read_dir(&sources).expect("src/web") {
+            let path = entry.expect("entry").path();
+            if path.ends_with("i18n.rs") {
+                continue; // this test's own examples
+            }
+            let text = std::fs::read_to_string(path).expect("source");
+            for pattern in ["t()[\"", "t[\""] {
+                for (at, _) in text.match_indices(pattern) {
+                    let rest = &text[at + pattern.len()..];
+                    if let Some(end) = rest.find('"') {
+                        used.push(rest[..end].to_string());
+                    }
+                }
+            }
+        }
+        let templates = root.join("../../web/templates");
+        for entry in std::fs::read_dir(&templates).expect("web/templates") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("template");
+            for (at, _) in text.match_indices("t.") {
+                let before = text[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
+                    continue;
+                }
+                let key: String = text[at + 2..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                used.push(key);
+            }
+        }
+        assert!(used.len() > 50, "found the strings in use: {used:?}");
+        let missing: Vec<&String> = used.iter().filter(|k| !en.contains_key(*k)).collect();
+        assert!(missing.is_empty(), "not in web/strings.toml: {missing:?}");
+    }
+
     #[test]
     fn portuguese_speakers_get_portuguese() {
         assert_eq!(pick(None, Some("pt-BR,pt;q=0.9,en;q=0.8")), "pt-BR");
