@@ -692,6 +692,61 @@ async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
     );
     // The running workflow is untouched.
     assert!(broken.body.contains("new → doing → done"));
+    // Reloading the broken files is refused with their diagnostics.
+    let csrf = Browser::csrf(&broken);
+    let refused = boss.post("/workflows/reload", &[("csrf", &csrf)]).await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("were not reloaded")
+            && refused.body.contains("unknown status `doin`"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        boss.post("/workflows/reload", &[]).await.status,
+        403,
+        "no form token"
+    );
+    // Fixed, with a new status: the reload runs it at once.
+    std::fs::write(
+        h.dir.join("support.flow"),
+        FLOW.replace(
+            "  status done done",
+            "  status review active\n  status done done",
+        )
+        .replace("flow doing -> done", "flow doing -> review | done"),
+    )
+    .expect("edit");
+    let done = boss.post("/workflows/reload", &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("id=\"reloaded\""), "{}", done.body);
+    assert!(
+        done.body.contains("new → doing → review → done"),
+        "{}",
+        done.body
+    );
+    // Managers read the page; only admins reload.
+    switchboard_server::accounts::add_user(
+        h.running.store(),
+        "mia@acme.com",
+        "Mia",
+        "manager",
+        Some("long enough password"),
+    )
+    .await
+    .expect("user");
+    let mut mia = Browser::new(&h);
+    mia.log_in("mia@acme.com", "long enough password").await;
+    let page = mia.get("/workflows").await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("/workflows/reload"));
+    let csrf = Browser::csrf(&page);
+    assert_eq!(
+        mia.post("/workflows/reload", &[("csrf", &csrf)])
+            .await
+            .status,
+        403
+    );
     let mut ana = Browser::new(&h);
     ana.log_in("ana@acme.com", "long enough password").await;
     assert_eq!(ana.get("/workflows").await.status, 403);

@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/pipes/{pipe}", get(pages::board))
         .route("/dashboard", get(pages::dashboard))
         .route("/workflows", get(pages::workflows))
+        .route("/workflows/reload", post(pages::reload))
         .route("/cards/{id}", get(pages::card))
         .route("/cards/{id}/reply", post(pages::reply))
         .route("/cards/{id}/move", post(pages::move_card))

@@ -1078,6 +1078,66 @@ pub(crate) async fn workflows(State(app): State<App>, viewer: Viewer) -> Respons
             &viewer.t()["managers_only"],
         );
     }
+    workflows_page(&app, &viewer, StatusCode::OK, None).await
+}
+
+/// The reload form: only its CSRF token.
+#[derive(Deserialize)]
+pub(crate) struct ReloadForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /workflows/reload` (admins): the server reads the workflow files
+/// again, like SIGHUP — checked first, refused with the diagnostics when
+/// they have errors (422), the running workflow staying.
+pub(crate) async fn reload(
+    State(app): State<App>,
+    viewer: Viewer,
+    Form(form): Form<ReloadForm>,
+) -> Response {
+    if !viewer.csrf_ok(&form.csrf) {
+        return viewer.csrf_refused(&app);
+    }
+    if viewer.user.role != "admin" {
+        return error_page(
+            &app,
+            &viewer,
+            StatusCode::FORBIDDEN,
+            &viewer.t()["admins_only"],
+        );
+    }
+    let (answer, result) = tokio::sync::oneshot::channel();
+    let sent = app
+        .engine
+        .send(crate::Command::Reload(answer))
+        .await
+        .is_ok();
+    let result = match (sent, result.await) {
+        (true, Ok(r)) => r,
+        _ => Err("the engine has stopped; nothing was reloaded".to_string()),
+    };
+    match result {
+        Ok(done) => workflows_page(&app, &viewer, StatusCode::OK, Some((true, done))).await,
+        Err(why) => {
+            workflows_page(
+                &app,
+                &viewer,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some((false, why)),
+            )
+            .await
+        }
+    }
+}
+
+/// The workflows page, with what a reload just did.
+async fn workflows_page(
+    app: &App,
+    viewer: &Viewer,
+    status: StatusCode,
+    reloaded: Option<(bool, String)>,
+) -> Response {
     let dir = app.config.workflows.clone();
     let read = tokio::task::spawn_blocking(move || crate::workflows::WorkflowFiles::read(&dir))
         .await
@@ -1090,7 +1150,7 @@ pub(crate) async fn workflows(State(app): State<App>, viewer: Viewer) -> Respons
         .iter()
         .map(|(path, text)| context! { path, text })
         .collect();
-    let pipes: Vec<Value> = api::workflow(&app)
+    let pipes: Vec<Value> = api::workflow(app)
         .map(|wf| {
             wf.pipes
                 .iter()
@@ -1103,11 +1163,17 @@ pub(crate) async fn workflows(State(app): State<App>, viewer: Viewer) -> Respons
                 .collect()
         })
         .unwrap_or_default();
+    let (reloaded, reload_refused) = match reloaded {
+        Some((true, done)) => (Some(done), None),
+        Some((false, why)) => (None, Some(why)),
+        None => (None, None),
+    };
     app.pages.render(
-        StatusCode::OK,
+        status,
         "workflows.html",
-        context! { t => viewer.t(), lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf,
-                   files, pipes, diagnostics },
+        context! { t => viewer.t(), lang => viewer.lang, user => user(viewer), csrf => &viewer.csrf,
+        files, pipes, diagnostics, reloaded, reload_refused,
+        may_reload => viewer.user.role == "admin" },
     )
 }
 
