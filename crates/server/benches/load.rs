@@ -31,7 +31,8 @@
 //! (1), `BENCH_LATENCY_SECS` (5), `BENCH_CONNECTIONS` (32),
 //! `BENCH_CONTACTS` (10000), `BENCH_NEW_CONTACT_EVERY` (10, 0 = never),
 //! `BENCH_BACKENDS` (`sqlite,postgres`), `BENCH_SYSTEMS`
-//! (`baseline,switchboard`), `BENCH_SERVER_THREADS` (the number
+//! (`baseline,switchboard`), `BENCH_ROUNDS` (1: each pair runs that many
+//! times, interleaved, and the medians are printed), `BENCH_SERVER_THREADS` (the number
 //! of cores), `BENCH_LOAD_THREADS` (1), `BENCH_DRAIN_TIMEOUT_SECS` (600),
 //! `SWITCHBOARD_TEST_POSTGRES` (`postgres://postgres@127.0.0.1:5432`),
 //! `RUST_LOG` (`warn`). Nothing is asserted on timing: figures drift from
@@ -113,6 +114,8 @@ struct Settings {
     switchboard: bool,
     server_threads: usize,
     load_threads: usize,
+    /// How many times each pair (baseline, Switchboard) runs, interleaved.
+    rounds: usize,
     drain_timeout: Duration,
 }
 
@@ -160,6 +163,7 @@ impl Settings {
             backends,
             server_threads: env_or("BENCH_SERVER_THREADS", cores).max(1),
             load_threads: env_or("BENCH_LOAD_THREADS", 1_usize).max(1),
+            rounds: env_or("BENCH_ROUNDS", 1_usize).max(1),
             drain_timeout: secs("BENCH_DRAIN_TIMEOUT_SECS", 600.0),
         }
     }
@@ -894,6 +898,38 @@ fn table(rows: &[(Backend, Option<Figures>, Option<Figures>)], settings: &Settin
     }
 }
 
+/// The median over the rounds of each backend: one run says little on a
+/// shared machine.
+fn medians(rows: &[(Backend, Option<Figures>, Option<Figures>)], settings: &Settings) {
+    let median = |mut v: Vec<f64>| -> Option<f64> {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    println!();
+    println!("medians of {} rounds:", settings.rounds);
+    for backend in &settings.backends {
+        let pairs: Vec<(&Figures, &Figures)> = rows
+            .iter()
+            .filter(|(b, _, _)| b == backend)
+            .filter_map(|(_, a, b)| Some((a.as_ref()?, b.as_ref()?)))
+            .collect();
+        let share = median(
+            pairs
+                .iter()
+                .filter_map(|(a, b)| Some(100.0 * b.sustained? / a.ack_rate.max(1e-9)))
+                .collect(),
+        );
+        let p99 = |pick: fn(&(&Figures, &Figures)) -> f64| median(pairs.iter().map(pick).collect());
+        println!(
+            "  {}: sustained share {} %, ack p99 {} ms (baseline {} ms)",
+            name_of(*backend),
+            opt(share, 0),
+            opt(p99(|(_, b)| b.p99), 2),
+            opt(p99(|(a, _)| a.p99), 2),
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; this harness has no options of its own.
     let settings = Settings::from_env();
@@ -917,7 +953,11 @@ fn main() {
     let next = Arc::new(AtomicU64::new(0));
     let rows = server.block_on(async {
         let mut rows = Vec::new();
-        for backend in settings.backends.clone() {
+        for backend in settings
+            .backends
+            .iter()
+            .flat_map(|b| std::iter::repeat_n(*b, settings.rounds))
+        {
             let a = if settings.baseline {
                 Some(bench_baseline(backend, &settings, load.handle(), next.clone()).await)
             } else {
@@ -933,6 +973,9 @@ fn main() {
         rows
     });
     table(&rows, &settings);
+    if settings.rounds > 1 {
+        medians(&rows, &settings);
+    }
     load.shutdown_timeout(Duration::from_secs(1));
     server.shutdown_timeout(Duration::from_secs(1));
 }
