@@ -41,15 +41,7 @@ struct Api {
 }
 
 async fn token(h: &Harness, email: &str, role: &str) -> String {
-    switchboard_server::accounts::add_user(
-        h.running.store(),
-        email,
-        "Someone",
-        role,
-        Some("long enough password"),
-    )
-    .await
-    .expect("user added");
+    h.person(email, role).await;
     switchboard_server::accounts::create_token(h.running.store(), email, "test")
         .await
         .expect("token created")

@@ -116,23 +116,10 @@ impl Browser {
     }
 }
 
-/// Adds someone who logs in with "long enough password".
-async fn person(h: &Harness, email: &str, role: &str) {
-    switchboard_server::accounts::add_user(
-        h.running.store(),
-        email,
-        "Someone",
-        role,
-        Some("long enough password"),
-    )
-    .await
-    .expect("user");
-}
-
 async fn start() -> Harness {
     let h = Harness::start(FLOW).await;
     for (email, role) in [("ana@acme.com", "agent"), ("rafa@acme.com", "agent")] {
-        person(&h, email, role).await;
+        h.person(email, role).await;
     }
     h
 }
@@ -381,7 +368,7 @@ async fn going_online_takes_the_waiting_card_and_the_board_filters_find_it() {
         "  team front { ana@acme.com }\n  rule take on card.created {\n    assign front round_robin available\n  }",
     );
     let h = Harness::start(&flow).await;
-    person(&h, "ana@acme.com", "agent").await;
+    h.person("ana@acme.com", "agent").await;
     h.customer_says(
         "5511987650001",
         "Maria",
@@ -435,7 +422,7 @@ async fn going_online_takes_the_waiting_card_and_the_board_filters_find_it() {
 #[tokio::test]
 async fn managers_see_the_dashboard_and_agents_do_not() {
     let h = start().await;
-    person(&h, "boss@acme.com", "admin").await;
+    h.person("boss@acme.com", "admin").await;
     h.customer_says("5511987650001", "Maria", "wamid.web.d", "Oi")
         .await;
     h.customer_says("5511987650002", "João", "wamid.web.e", "Oi")
@@ -507,7 +494,7 @@ async fn fields_are_edited_with_their_types_and_a_closed_window_offers_templates
         "  field priority: choice(low, normal, high) = normal\n  field amount: number\n  status new open initial\n  status doing",
     );
     let h = Harness::start(&flow).await;
-    person(&h, "ana@acme.com", "agent").await;
+    h.person("ana@acme.com", "agent").await;
     h.customer_says("5511987650001", "Maria", "wamid.web.f", "Oi")
         .await;
     h.card_when(1, |_| true).await;
@@ -642,7 +629,7 @@ async fn every_message_type_is_shown_and_media_come_through_our_proxy_only_to_th
 #[tokio::test]
 async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
     let h = start().await;
-    person(&h, "boss@acme.com", "admin").await;
+    h.person("boss@acme.com", "admin").await;
     let mut boss = Browser::new(&h);
     boss.log_in("boss@acme.com", "long enough password").await;
     let page = boss.get("/workflows").await;
@@ -699,7 +686,7 @@ async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
         done.body
     );
     // Managers read the page; only admins reload.
-    person(&h, "mia@acme.com", "manager").await;
+    h.person("mia@acme.com", "manager").await;
     let mut mia = Browser::new(&h);
     mia.log_in("mia@acme.com", "long enough password").await;
     let page = mia.get("/workflows").await;
@@ -867,7 +854,7 @@ async fn every_role_on_every_route_gets_what_it_may_and_nothing_more() {
         ("mia@acme.com", "manager"),
         ("root@acme.com", "admin"),
     ] {
-        person(&h, email, role).await;
+        h.person(email, role).await;
     }
     h.customer_says("5511987650001", "Maria", "wamid.rr.1", "Oi")
         .await;

@@ -178,3 +178,21 @@ impl Harness {
         self.db.finish().await.expect("cleanup");
     }
 }
+
+/// The password of everyone [`Harness::person`] adds.
+pub const PASSWORD: &str = "long enough password";
+
+impl Harness {
+    /// Adds someone with a role, who logs in with [`PASSWORD`].
+    pub async fn person(&self, email: &str, role: &str) {
+        switchboard_server::accounts::add_user(
+            self.running.store(),
+            email,
+            "Someone",
+            role,
+            Some(PASSWORD),
+        )
+        .await
+        .expect("user added");
+    }
+}
