@@ -162,12 +162,7 @@ impl Running {
     /// Reads the workflow folder again: checked first, refused with the
     /// diagnostics when it has errors.
     pub async fn reload(&self) -> Result<String, String> {
-        let (tx, rx) = oneshot::channel();
-        self.engine
-            .send(Command::Reload(tx))
-            .await
-            .map_err(|_| "the engine has stopped".to_string())?;
-        rx.await.map_err(|_| "the engine has stopped".to_string())?
+        reload(&self.engine).await
     }
 
     /// Waits until `check` holds, re-checking each time the server makes
@@ -213,6 +208,17 @@ impl Running {
             f.shutdown();
         }
     }
+}
+
+/// Asks the engine task to read the workflow folder again (SIGHUP, the
+/// workflows page, tests): checked first, refused with the diagnostics.
+pub(crate) async fn reload(engine: &mpsc::Sender<Command>) -> Result<String, String> {
+    let (tx, rx) = oneshot::channel();
+    engine
+        .send(Command::Reload(tx))
+        .await
+        .map_err(|_| "the engine has stopped".to_string())?;
+    rx.await.map_err(|_| "the engine has stopped".to_string())?
 }
 
 /// How often SQLite's write-ahead log is copied into the database file.

@@ -334,40 +334,7 @@ impl Store {
     /// search index, alerts, and the inbox rows it consumed. Either all of it
     /// is stored or none.
     pub async fn commit(&self, batch: Batch) -> Result<()> {
-        let mut writer = self.writer.acquire().await?;
-        self.commit_on(&mut writer, batch).await
-    }
-
-    /// From now on the server copies SQLite's write-ahead log into the
-    /// database file itself ([`Store::checkpoint`], from a reader
-    /// connection), instead of the writer doing it inside whichever commit
-    /// crosses 1,000 pages — a pause of 100 ms and more for the webhooks
-    /// waiting behind it. Nothing on PostgreSQL.
-    pub async fn take_over_checkpoints(&self) -> Result<()> {
-        if self.backend == Backend::Sqlite {
-            self.manual_checkpoints
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                .execute(&self.writer)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Copies the write-ahead log into the database file without blocking
-    /// the writer (SQLite's PASSIVE checkpoint). Nothing on PostgreSQL.
-    pub async fn checkpoint(&self) -> Result<()> {
-        if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn commit_on(&self, writer: &mut AnyConnection, batch: Batch) -> Result<()> {
-        use sqlx::Connection;
-        let mut tx = writer.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let conn: &mut AnyConnection = &mut tx;
         insert_many(
             conn,
@@ -506,6 +473,33 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// From now on the server copies SQLite's write-ahead log into the
+    /// database file itself ([`Store::checkpoint`], from a reader
+    /// connection), instead of the writer doing it inside whichever commit
+    /// crosses 1,000 pages — a pause of 100 ms and more for the webhooks
+    /// waiting behind it. Nothing on PostgreSQL.
+    pub async fn take_over_checkpoints(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            self.manual_checkpoints
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Copies the write-ahead log into the database file without blocking
+    /// the writer (SQLite's PASSIVE checkpoint). Nothing on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 

@@ -915,6 +915,15 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
 }
 
+/// A day's count in a per-day series (0 when the day is missing).
+fn on_day(series: &[(i64, i64)], day: i64) -> i64 {
+    series
+        .iter()
+        .find(|(d, _)| *d == day)
+        .map(|(_, n)| *n)
+        .unwrap_or(0)
+}
+
 /// Bars of cards opened and resolved per day over the last `days` days.
 fn chart(
     title: &str,
@@ -923,15 +932,8 @@ fn chart(
     today: i64,
     days: i64,
 ) -> Value {
-    let on = |series: &[(i64, i64)], d: i64| {
-        series
-            .iter()
-            .find(|(x, _)| *x == d)
-            .map(|(_, n)| *n)
-            .unwrap_or(0)
-    };
     let counts: Vec<(i64, i64, i64)> = (today - days + 1..=today)
-        .map(|d| (d, on(opened, d), on(resolved, d)))
+        .map(|d| (d, on_day(opened, d), on_day(resolved, d)))
         .collect();
     let max = counts
         .iter()
@@ -1041,12 +1043,7 @@ pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Respons
             })
             .collect();
         let total = s.total();
-        let resolved_today = s
-            .resolved_per_day
-            .iter()
-            .find(|(d, _)| *d == today)
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
+        let resolved_today = on_day(&s.resolved_per_day, today);
         pipes.push(context! {
             name => &p.name, title => &p.title, open => total.open, in_progress => total.in_progress,
             waiting => total.waiting, overdue => total.overdue, unassigned => total.unassigned,
@@ -1078,7 +1075,7 @@ pub(crate) async fn workflows(State(app): State<App>, viewer: Viewer) -> Respons
             &viewer.t()["managers_only"],
         );
     }
-    workflows_page(&app, &viewer, StatusCode::OK, None).await
+    workflows_page(&app, &viewer, None).await
 }
 
 /// The reload form: only its CSRF token.
@@ -1107,36 +1104,16 @@ pub(crate) async fn reload(
             &viewer.t()["admins_only"],
         );
     }
-    let (answer, result) = tokio::sync::oneshot::channel();
-    let sent = app
-        .engine
-        .send(crate::Command::Reload(answer))
-        .await
-        .is_ok();
-    let result = match (sent, result.await) {
-        (true, Ok(r)) => r,
-        _ => Err("the engine has stopped; nothing was reloaded".to_string()),
-    };
-    match result {
-        Ok(done) => workflows_page(&app, &viewer, StatusCode::OK, Some((true, done))).await,
-        Err(why) => {
-            workflows_page(
-                &app,
-                &viewer,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Some((false, why)),
-            )
-            .await
-        }
-    }
+    let result = crate::reload(&app.engine).await;
+    workflows_page(&app, &viewer, Some(result)).await
 }
 
-/// The workflows page, with what a reload just did.
+/// The workflows page, with what a reload just did (422 when it was
+/// refused).
 async fn workflows_page(
     app: &App,
     viewer: &Viewer,
-    status: StatusCode,
-    reloaded: Option<(bool, String)>,
+    reloaded: Option<Result<String, String>>,
 ) -> Response {
     let dir = app.config.workflows.clone();
     let read = tokio::task::spawn_blocking(move || crate::workflows::WorkflowFiles::read(&dir))
@@ -1163,10 +1140,10 @@ async fn workflows_page(
                 .collect()
         })
         .unwrap_or_default();
-    let (reloaded, reload_refused) = match reloaded {
-        Some((true, done)) => (Some(done), None),
-        Some((false, why)) => (None, Some(why)),
-        None => (None, None),
+    let (status, reloaded, reload_refused) = match reloaded {
+        Some(Ok(done)) => (StatusCode::OK, Some(done), None),
+        Some(Err(why)) => (StatusCode::UNPROCESSABLE_ENTITY, None, Some(why)),
+        None => (StatusCode::OK, None, None),
     };
     app.pages.render(
         status,
