@@ -75,7 +75,7 @@ fn main() {
         let statuses = ["new", "doing", "waiting", "done"];
         let chunk = 1_000;
         for start in (0..cards).step_by(chunk) {
-            let mut batch = Batch { at: now, ..Batch::default() };
+            let mut batch = Batch::default();
             for id in start..(start + chunk).min(cards) {
                 // Spread over a year, the newest last; `BENCH_DAYS` narrows it
                 // (a busy pipe: all of them within the dashboard's 30 days).

@@ -301,7 +301,7 @@ impl Processor {
             }
         }
         if self.engine.is_some() {
-            if let Err(e) = self.commit().await {
+            if let Err(e) = self.commit(false).await {
                 tracing::error!(error = %e, "the last batch could not be stored; it will be done again at the next start");
             }
             let _ = self.store.release_lease(LEASE, &self.holder).await;
@@ -506,7 +506,7 @@ impl Processor {
             }
         }
         let moved = self.batch.history.len();
-        self.commit().await?;
+        self.commit(false).await?;
         tracing::info!(version, pipes, "workflow version running");
         Ok(format!(
             "workflow version {version} runs: {pipes} pipes, {moved} cards moved"
@@ -533,7 +533,7 @@ impl Processor {
             }
             Command::Act { event, answer } => {
                 let effects = self.apply(event, None);
-                match self.commit().await {
+                match self.commit(false).await {
                     Ok(()) => {
                         let _ = answer.send(Ok(effects));
                         Ok(())
@@ -591,7 +591,7 @@ impl Processor {
                     },
                     None,
                 );
-                self.commit().await
+                self.commit(false).await
             }
         }
     }
@@ -630,7 +630,8 @@ impl Processor {
             tokio::task::yield_now().await;
         }
         self.fire_timers();
-        self.commit().await?;
+        // Webhook bodies and timers: done again after a crash if lost.
+        self.commit(true).await?;
         Ok(more)
     }
 
@@ -1184,8 +1185,10 @@ impl Processor {
         }
     }
 
-    /// Stores the batch in one transaction.
-    async fn commit(&mut self) -> Result<(), String> {
+    /// Stores the batch in one transaction; `redoable` when all of it comes
+    /// from stored webhook bodies and timers (see [`Batch::redoable`]), not
+    /// from an agent's action.
+    async fn commit(&mut self, redoable: bool) -> Result<(), String> {
         if self.batch.events.is_empty()
             && self.batch.inbox_done.is_empty()
             && self.batch.alerts.is_empty()
@@ -1194,7 +1197,7 @@ impl Processor {
         }
         self.project();
         let mut batch = std::mem::take(&mut self.batch);
-        batch.at = crate::now_ms();
+        batch.redoable = redoable;
         let consumed = batch.inbox_done.len() as i64;
         let sends = !batch.outbox.is_empty();
         self.store.commit(batch).await.map_err(|e| e.to_string())?;

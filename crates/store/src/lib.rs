@@ -20,7 +20,7 @@ pub use rows::*;
 
 use sqlx::any::AnyRow;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool, Row};
+use sqlx::{AnyConnection, AnyPool, Connection, Row};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -243,7 +243,10 @@ impl Store {
     /// Bodies not processed yet, oldest first.
     pub async fn pending_inbox(&self, limit: i64) -> Result<Vec<InboxRow>> {
         let rows = sqlx::query(
-            "SELECT id, body, received_at FROM wa_inbox WHERE processed_at IS NULL ORDER BY id LIMIT $1",
+            // The oldest waiting ids first, then their bodies by key (a
+            // join let PostgreSQL walk the whole inbox in key order).
+            "SELECT id, body, received_at FROM wa_inbox \
+             WHERE id IN (SELECT id FROM wa_inbox_pending ORDER BY id LIMIT $1) ORDER BY id",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -261,12 +264,10 @@ impl Store {
 
     /// How many bodies wait for the processor.
     pub async fn inbox_backlog(&self) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM wa_inbox WHERE processed_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
-        )
+        Ok(sqlx::query("SELECT COUNT(*) AS n FROM wa_inbox_pending")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?)
     }
 
     /// Bodies processed with a note (bad JSON, an unknown number …), newest first.
@@ -333,8 +334,49 @@ impl Store {
     /// engine events, cards, messages, history, contacts, the outbox, the
     /// search index, alerts, and the inbox rows it consumed. Either all of it
     /// is stored or none.
+    ///
+    /// A batch marked [`Batch::redoable`] does not wait for the disk: on
+    /// PostgreSQL it commits with `synchronous_commit = off`, on SQLite with
+    /// `synchronous = NORMAL`. The next commit that does wait (a webhook
+    /// body, the sender's claim before any message leaves, an agent's
+    /// action) writes it to disk too, because both logs are written in
+    /// order; and if the machine stops before that, the webhook bodies it
+    /// consumed are still waiting and are processed again.
     pub async fn commit(&self, batch: Batch) -> Result<()> {
-        let mut tx = self.writer.begin().await?;
+        let mut conn = self.writer.acquire().await?;
+        let lazy_sqlite = batch.redoable && self.backend == Backend::Sqlite;
+        if lazy_sqlite {
+            // Outside the transaction (SQLite refuses it inside), on this
+            // connection only, and set back below whatever happens: the
+            // webhook bodies that share the connection must wait for the disk.
+            if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await
+            {
+                conn.close_on_drop();
+                return Err(e.into());
+            }
+        }
+        let result = self.write_batch(&mut conn, batch).await;
+        if lazy_sqlite
+            && sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await
+                .is_err()
+        {
+            conn.close_on_drop();
+        }
+        result
+    }
+
+    /// [`Store::commit`]'s transaction.
+    async fn write_batch(&self, conn: &mut AnyConnection, batch: Batch) -> Result<()> {
+        let mut tx = conn.begin().await?;
+        if batch.redoable && self.backend == Backend::Postgres {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *tx)
+                .await?;
+        }
         let conn: &mut AnyConnection = &mut tx;
         insert_many(
             conn,
@@ -447,26 +489,23 @@ impl Store {
                 .collect(),
         )
         .await?;
-        // One statement for the rows without a note (ids are our own
-        // integers, written as literals), one each for flagged rows.
-        let plain: Vec<String> = batch
+        // The consumed bodies stop waiting: one statement (ids are our own
+        // integers, written as literals), then the notes of flagged ones.
+        let ids: Vec<String> = batch
             .inbox_done
             .iter()
-            .filter(|(_, note)| note.is_none())
             .map(|(id, _)| id.to_string())
             .collect();
-        for ids in plain.chunks(1_000) {
+        for ids in ids.chunks(1_000) {
             sqlx::query(&format!(
-                "UPDATE wa_inbox SET processed_at = $1 WHERE id IN ({})",
+                "DELETE FROM wa_inbox_pending WHERE id IN ({})",
                 ids.join(", ")
             ))
-            .bind(batch.at)
             .execute(&mut *conn)
             .await?;
         }
         for (id, note) in batch.inbox_done.into_iter().filter(|(_, n)| n.is_some()) {
-            sqlx::query("UPDATE wa_inbox SET processed_at = $1, note = $2 WHERE id = $3")
-                .bind(batch.at)
+            sqlx::query("UPDATE wa_inbox SET note = $1 WHERE id = $2")
                 .bind(note)
                 .bind(id)
                 .execute(&mut *conn)
@@ -569,9 +608,9 @@ impl Store {
                uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, \
                state = 'sending', claimed_until = $1, attempts = attempts + 1, updated_at = $2 \
              WHERE id IN (SELECT id FROM outbox \
-               WHERE (state IN ('queued', 'retry', 'unknown') AND next_attempt_at <= $2) \
-                  OR (state = 'sending' AND claimed_until < $2) \
-               ORDER BY id LIMIT $3 {lock}) \
+               WHERE next_attempt_at <= $2 \
+                 AND (state IN ('queued', 'retry', 'unknown') OR (state = 'sending' AND claimed_until < $2)) \
+               ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
              RETURNING id, card_id, message_key, phone_number_id, recipient, request, attempts, uncertain"
         );
         let rows = sqlx::query(&sql)
@@ -1340,13 +1379,66 @@ pub mod testing {
     impl TestDb {
         /// A new, migrated, empty database of that kind.
         pub async fn new(backend: Backend) -> Result<TestDb> {
+            let db = TestDb::empty(backend).await?;
+            db.store.migrate().await?;
+            Ok(db)
+        }
+
+        /// A new database with the migrations up to `version` applied only,
+        /// as a server of that time left it: for tests of what later
+        /// migrations do to existing rows.
+        pub async fn at_version(backend: Backend, version: i64) -> Result<TestDb> {
+            let db = TestDb::empty(backend).await?;
+            // The migration files of that time, copied into a folder of
+            // their own (sqlx runs every migration of a folder it is given).
+            let dialect = match backend {
+                Backend::Sqlite => "sqlite",
+                Backend::Postgres => "postgres",
+            };
+            let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../migrations")
+                .join(dialect);
+            let dir = std::env::temp_dir().join(unique_name("switchboard_migrations"));
+            let io = |e| super::StoreError::Query(sqlx::Error::Io(e));
+            std::fs::create_dir_all(&dir).map_err(io)?;
+            for entry in std::fs::read_dir(&all).map_err(io)? {
+                let path = entry.map_err(io)?.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                let number = name.split('_').next().and_then(|n| n.parse::<i64>().ok());
+                if number.is_some_and(|n| n <= version) {
+                    std::fs::copy(&path, dir.join(name)).map_err(io)?;
+                }
+            }
+            let older = sqlx::migrate::Migrator::new(dir.as_path()).await?;
+            let _ = std::fs::remove_dir_all(&dir);
+            older.run(&db.store.writer).await?;
+            Ok(db)
+        }
+
+        /// Runs SQL as it is (test set-up of old rows).
+        pub async fn execute(&self, sql: &str) -> Result<()> {
+            sqlx::raw_sql(sql).execute(&self.store.writer).await?;
+            Ok(())
+        }
+
+        /// SQLite's `PRAGMA synchronous` on the writer connection (2 is FULL).
+        pub async fn writer_synchronous(&self) -> Result<i64> {
+            use sqlx::Row;
+            let row = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&self.store.writer)
+                .await?;
+            Ok(row.try_get(0)?)
+        }
+
+        /// A new database with no tables.
+        async fn empty(backend: Backend) -> Result<TestDb> {
             match backend {
                 Backend::Sqlite => {
                     let dir = std::env::temp_dir().join(unique_name("switchboard"));
                     std::fs::create_dir_all(&dir)
                         .map_err(|e| super::StoreError::Query(sqlx::Error::Io(e)))?;
                     let url = format!("sqlite://{}", dir.join("test.db").display());
-                    let store = Store::open(&url).await?;
+                    let store = Store::connect(&url).await?;
                     Ok(TestDb {
                         store,
                         url,
@@ -1364,7 +1456,7 @@ pub mod testing {
                         .await?;
                     admin.close().await;
                     let url = format!("{server}/{name}");
-                    let store = Store::open(&url).await?;
+                    let store = Store::connect(&url).await?;
                     Ok(TestDb {
                         store,
                         url,

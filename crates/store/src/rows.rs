@@ -347,8 +347,6 @@ pub enum StatusOutcome {
 /// Everything one processing batch writes, in one transaction.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
-    /// Now (ms).
-    pub at: i64,
     /// Engine events `(at, json)`, in order.
     pub events: Vec<(i64, String)>,
     /// Cards changed.
@@ -367,6 +365,10 @@ pub struct Batch {
     pub alerts: Vec<AlertRow>,
     /// Inbox rows consumed, with a note where something was wrong.
     pub inbox_done: Vec<(i64, Option<String>)>,
+    /// Everything in the batch can be done again from inputs already
+    /// stored for good (webhook bodies it consumes, timers that fall due
+    /// again): its commit need not wait for the disk ([`crate::Store::commit`]).
+    pub redoable: bool,
 }
 
 /// A pipe's figures for the dashboard.

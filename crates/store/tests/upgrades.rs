@@ -1,0 +1,79 @@
+//! Migrations run on databases that already hold data: what a server of an
+//! older version stored is still there, and means the same, afterwards.
+//! Each test runs on SQLite and on PostgreSQL.
+
+use switchboard_store::testing::TestDb;
+use switchboard_store::*;
+
+/// 0006 moved "which bodies wait" from `wa_inbox.processed_at` to a table
+/// of ids: bodies that were waiting still wait, in order, processed ones do
+/// not, flagged notes stay, and new bodies wait once (retries not at all).
+async fn waiting_webhook_bodies_still_wait_after_the_pending_table(backend: Backend) {
+    let db = TestDb::at_version(backend, 5)
+        .await
+        .expect("database at 0005");
+    let blob = match backend {
+        Backend::Sqlite => "BLOB",
+        Backend::Postgres => "BYTEA",
+    };
+    db.execute(&format!(
+        "INSERT INTO wa_inbox (body_hash, body, received_at, processed_at, note) VALUES \
+         ('h1', CAST('done' AS {blob}), 1, 10, NULL), \
+         ('h2', CAST('flagged' AS {blob}), 2, 10, 'not JSON'), \
+         ('h3', CAST('waiting one' AS {blob}), 3, NULL, NULL), \
+         ('h4', CAST('waiting two' AS {blob}), 4, NULL, NULL)"
+    ))
+    .await
+    .expect("old rows");
+    db.store.migrate().await.expect("the later migrations");
+
+    let pending = db.store.pending_inbox(10).await.expect("store");
+    let bodies: Vec<&[u8]> = pending.iter().map(|r| r.body.as_slice()).collect();
+    assert_eq!(bodies, [b"waiting one".as_slice(), b"waiting two"]);
+    assert_eq!(db.store.inbox_backlog().await.expect("store"), 2);
+    assert_eq!(
+        db.store.flagged_inbox(10).await.expect("store"),
+        [(2, "not JSON".to_string())]
+    );
+
+    // New bodies wait after the old ones; a retry of one adds nothing.
+    let new = InboxItem {
+        body: b"new".to_vec(),
+        received_at: 5,
+    };
+    assert_eq!(
+        db.store
+            .append_inbox(std::slice::from_ref(&new))
+            .await
+            .expect("store"),
+        1
+    );
+    assert_eq!(db.store.append_inbox(&[new]).await.expect("store"), 0);
+    let pending = db.store.pending_inbox(10).await.expect("store");
+    assert_eq!(pending.len(), 3);
+    assert_eq!(pending[2].body, b"new");
+
+    // Consuming them empties the backlog and keeps the note given.
+    db.store
+        .commit(Batch {
+            inbox_done: vec![(pending[0].id, None), (pending[2].id, Some("odd".into()))],
+            ..Batch::default()
+        })
+        .await
+        .expect("store");
+    let left = db.store.pending_inbox(10).await.expect("store");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].body, b"waiting two");
+    assert_eq!(db.store.flagged_inbox(1).await.expect("store")[0].1, "odd");
+    db.finish().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn pending_table_on_sqlite() {
+    waiting_webhook_bodies_still_wait_after_the_pending_table(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn pending_table_on_postgres() {
+    waiting_webhook_bodies_still_wait_after_the_pending_table(Backend::Postgres).await;
+}
