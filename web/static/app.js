@@ -5,13 +5,16 @@
   const live = document.body.dataset.live;
   if (!live || !window.EventSource) return;
   let pending = null;
+  // Replacing the board under a card being pressed or dragged would cancel
+  // the drag: wait until it is dropped (checked again when the fresh page
+  // arrives, since a drag may start while it is on its way).
+  const busy = () => document.body.dataset.dragging || document.body.dataset.pressing;
+  function later() {
+    if (!pending) pending = setTimeout(refresh, 300);
+  }
   function refresh() {
     pending = null;
-    // Replacing the board under a card being dragged would cancel the drag.
-    if (document.body.dataset.dragging) {
-      pending = setTimeout(refresh, 300);
-      return;
-    }
+    if (busy()) return later();
     // Do not replace what someone is typing.
     const active = document.activeElement;
     if (active && (active.tagName === "TEXTAREA" || active.tagName === "INPUT") && active.value) return;
@@ -19,6 +22,7 @@
       .then((r) => (r.ok ? r.text() : null))
       .then((html) => {
         if (!html) return;
+        if (busy()) return later();
         const doc = new DOMParser().parseFromString(html, "text/html");
         const fresh = doc.getElementById("main");
         if (fresh) document.getElementById("main").replaceChildren(...fresh.childNodes);
@@ -39,6 +43,14 @@
 (function () {
   let dragged = null;
   const columnOf = (el) => el && el.closest && el.closest(".board .column[data-status]");
+  // From the press on a card (before the browser calls it a drag) until
+  // the button is released or the drag ends, live updates wait.
+  document.addEventListener("mousedown", (e) => {
+    if (e.target.closest && e.target.closest("a.card[data-card]")) document.body.dataset.pressing = "1";
+  });
+  for (const end of ["mouseup", "dragend", "drop"]) {
+    document.addEventListener(end, () => delete document.body.dataset.pressing, true);
+  }
   document.addEventListener("dragstart", (e) => {
     const card = e.target.closest && e.target.closest("a.card[data-card]");
     if (!card) return;

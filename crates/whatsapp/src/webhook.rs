@@ -196,18 +196,6 @@ pub fn parse(body: &[u8]) -> Result<Notification, ParseError> {
     Ok(Notification { updates })
 }
 
-/// Rank of a status for "never go back": sent 1, delivered 2, read 3, played 4; failed 0 (terminal, handled by caller); unknown None.
-pub fn status_rank(status: &str) -> Option<u8> {
-    match status {
-        "failed" => Some(0),
-        "sent" => Some(1),
-        "delivered" => Some(2),
-        "read" => Some(3),
-        "played" => Some(4),
-        _ => None,
-    }
-}
-
 /// A webhook body carrying one text message, shaped and escaped as Meta sends it (for tests, the phone simulator and the load generator).
 ///
 /// The entry id (WABA id) is a placeholder `"0"`; the timestamp is a string,

@@ -3,8 +3,8 @@
 
 use serde_json::{json, Value};
 use switchboard_whatsapp::webhook::{
-    parse, status_body, status_rank, text_message_body, Context, InboundMessage, Metadata,
-    Notification, ParseError, StatusUpdate, Update, WaError,
+    parse, status_body, text_message_body, Context, InboundMessage, Metadata, Notification,
+    ParseError, StatusUpdate, Update, WaError,
 };
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -427,18 +427,6 @@ fn a_failed_status_carries_its_error_and_has_no_bsuid_or_contact() {
             details: Some("More than 24 hours have passed since the customer last replied".into()),
         }]
     );
-}
-
-#[test]
-fn statuses_rank_upwards_failed_is_zero_and_unknown_ones_have_no_rank() {
-    assert_eq!(status_rank("failed"), Some(0));
-    assert_eq!(status_rank("sent"), Some(1));
-    assert_eq!(status_rank("delivered"), Some(2));
-    assert_eq!(status_rank("read"), Some(3));
-    assert_eq!(status_rank("played"), Some(4));
-    assert_eq!(status_rank("deleted"), None);
-    assert_eq!(status_rank("Read"), None);
-    assert_eq!(status_rank(""), None);
 }
 
 // Errors and other fields ---------------------------------------------------
