@@ -41,7 +41,9 @@
 // (Without JavaScript, the card page's move menu does the same.) Listeners
 // sit on the document because live updates replace the board.
 (function () {
-  let dragged = null;
+  // The card being dragged (its id) is `body.dataset.dragging`, which the
+  // live updates above also read.
+  const dragging = () => document.body.dataset.dragging;
   const columnOf = (el) => el && el.closest && el.closest(".board .column[data-status]");
   // From the press on a card (before the browser calls it a drag) until
   // the button is released or the drag ends, live updates wait.
@@ -54,24 +56,21 @@
   document.addEventListener("dragstart", (e) => {
     const card = e.target.closest && e.target.closest("a.card[data-card]");
     if (!card) return;
-    dragged = card;
-    document.body.dataset.dragging = "1";
+    document.body.dataset.dragging = card.dataset.card;
     e.dataTransfer.setData("text/plain", card.dataset.card);
     e.dataTransfer.effectAllowed = "move";
   });
   document.addEventListener("dragend", () => {
-    dragged = null;
     delete document.body.dataset.dragging;
   });
   document.addEventListener("dragover", (e) => {
-    if (dragged && columnOf(e.target)) e.preventDefault();
+    if (dragging() && columnOf(e.target)) e.preventDefault();
   });
   document.addEventListener("drop", (e) => {
     const column = columnOf(e.target);
-    if (!dragged || !column) return;
+    const card = dragging();
+    if (!card || !column) return;
     e.preventDefault();
-    const card = dragged.dataset.card;
-    dragged = null;
     delete document.body.dataset.dragging;
     if (column.contains(document.querySelector(`a.card[data-card="${card}"]`))) return;
     const board = document.querySelector(".board[data-csrf]");

@@ -990,8 +990,7 @@ impl Store {
             "SELECT team, COUNT(*) AS open, \
                SUM(CASE WHEN assignee IS NOT NULL THEN 1 ELSE 0 END) AS in_progress, \
                SUM(CASE WHEN last_responder = 'customer' THEN 1 ELSE 0 END) AS waiting, \
-               SUM(CASE WHEN sla_state = 'breached' THEN 1 ELSE 0 END) AS overdue, \
-               SUM(CASE WHEN assignee IS NULL THEN 1 ELSE 0 END) AS unassigned \
+               SUM(CASE WHEN sla_state = 'breached' THEN 1 ELSE 0 END) AS overdue \
              FROM cards WHERE pipe = $1 AND open = 1 GROUP BY team ORDER BY team",
         )
         .bind(pipe)
@@ -1045,7 +1044,6 @@ impl Store {
                     in_progress: n("in_progress")?,
                     waiting: n("waiting")?,
                     overdue: n("overdue")?,
-                    unassigned: n("unassigned")?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

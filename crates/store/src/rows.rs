@@ -400,7 +400,6 @@ impl PipeStats {
             a.in_progress += t.in_progress;
             a.waiting += t.waiting;
             a.overdue += t.overdue;
-            a.unassigned += t.unassigned;
             a
         })
     }
@@ -419,6 +418,11 @@ pub struct TeamWork {
     pub waiting: i64,
     /// Open cards whose SLA ran out.
     pub overdue: i64,
-    /// Open cards nobody has.
-    pub unassigned: i64,
+}
+
+impl TeamWork {
+    /// Open cards nobody has taken.
+    pub fn unassigned(&self) -> i64 {
+        self.open - self.in_progress
+    }
 }

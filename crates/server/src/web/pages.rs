@@ -1039,14 +1039,14 @@ pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Respons
             .iter()
             .map(|w| {
                 context! { team => &w.team, open => w.open, in_progress => w.in_progress,
-                waiting => w.waiting, overdue => w.overdue, unassigned => w.unassigned }
+                waiting => w.waiting, overdue => w.overdue, unassigned => w.unassigned() }
             })
             .collect();
         let total = s.total();
         let resolved_today = on_day(&s.resolved_per_day, today);
         pipes.push(context! {
             name => &p.name, title => &p.title, open => total.open, in_progress => total.in_progress,
-            waiting => total.waiting, overdue => total.overdue, unassigned => total.unassigned,
+            waiting => total.waiting, overdue => total.overdue, unassigned => total.unassigned(),
             resolved_today, compliance,
             first_median => at(&first, 50.0), first_p90 => at(&first, 90.0),
             resolution_median => at(&resolution, 50.0), resolution_p90 => at(&resolution, 90.0),
