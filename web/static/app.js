@@ -25,7 +25,16 @@
         if (busy()) return later();
         const doc = new DOMParser().parseFromString(html, "text/html");
         const fresh = doc.getElementById("main");
-        if (fresh) document.getElementById("main").replaceChildren(...fresh.childNodes);
+        if (!fresh) return;
+        // A refused move's reason stays until the next move, not until the
+        // next update of the board.
+        const shown = document.getElementById("error");
+        const next = doc.getElementById("error");
+        if (shown && next && !shown.hidden && next.hidden) {
+          next.textContent = shown.textContent;
+          next.hidden = false;
+        }
+        document.getElementById("main").replaceChildren(...fresh.childNodes);
       });
   }
   const source = new EventSource(live);
@@ -74,23 +83,24 @@
     delete document.body.dataset.dragging;
     if (column.contains(document.querySelector(`a.card[data-card="${card}"]`))) return;
     const board = document.querySelector(".board[data-csrf]");
-    const error = document.getElementById("error");
+    // The reason goes into the page's error line as it is when the answer
+    // comes (a live update may have replaced the board meanwhile).
+    const say = (text) => {
+      const error = document.getElementById("error");
+      error.textContent = text;
+      error.hidden = false;
+    };
     const body = new URLSearchParams({ csrf: board.dataset.csrf, status: column.dataset.status });
     fetch(`/cards/${encodeURIComponent(card)}/move`, { method: "POST", body, credentials: "same-origin", redirect: "manual" })
       .then(async (r) => {
         if (r.type === "opaqueredirect" || r.ok) {
-          error.hidden = true;
           location.reload();
           return;
         }
         const doc = new DOMParser().parseFromString(await r.text(), "text/html");
         const reason = doc.getElementById("error") || doc.querySelector("#main p");
-        error.textContent = reason ? reason.textContent.trim() : `The move was refused (${r.status}).`;
-        error.hidden = false;
+        say(reason ? reason.textContent.trim() : `The move was refused (${r.status}).`);
       })
-      .catch(() => {
-        error.textContent = "The server did not answer; the card was not moved.";
-        error.hidden = false;
-      });
+      .catch(() => say("The server did not answer; the card was not moved."));
   });
 })();
