@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::Harness;
+use common::{Harness, PASSWORD};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -138,7 +138,7 @@ async fn pages_need_a_log_in_and_a_right_password() {
     assert!(wrong
         .body
         .contains("That e-mail and password do not match."));
-    let ok = b.log_in("ANA@acme.com", "long enough password").await;
+    let ok = b.log_in("ANA@acme.com", PASSWORD).await;
     assert_eq!((ok.status, ok.location.as_deref()), (303, Some("/")));
     let session = b
         .cookies
@@ -188,7 +188,7 @@ async fn the_session_cookie_is_http_only_and_same_site() {
         .form(&[
             ("csrf", csrf.as_str()),
             ("email", "ana@acme.com"),
-            ("password", "long enough password"),
+            ("password", PASSWORD),
         ])
         .send()
         .await
@@ -213,17 +213,14 @@ async fn log_ins_are_refused_without_their_form_token_and_limited_after_failures
     let forged = b
         .post(
             "/login",
-            &[
-                ("email", "ana@acme.com"),
-                ("password", "long enough password"),
-            ],
+            &[("email", "ana@acme.com"), ("password", PASSWORD)],
         )
         .await;
     assert_eq!(forged.status, 403);
     for _ in 0..5 {
         assert_eq!(b.log_in("ana@acme.com", "guess").await.status, 401);
     }
-    let limited = b.log_in("ana@acme.com", "long enough password").await;
+    let limited = b.log_in("ana@acme.com", PASSWORD).await;
     assert_eq!(limited.status, 429);
     assert!(limited.body.contains("Too many attempts"));
     h.finish().await;
@@ -236,7 +233,7 @@ async fn an_agent_of_another_pipe_cannot_open_a_card_by_its_url() {
         .await;
     h.card_when(1, |_| true).await;
     let mut rafa = Browser::new(&h);
-    rafa.log_in("rafa@acme.com", "long enough password").await;
+    rafa.log_in("rafa@acme.com", PASSWORD).await;
     let page = rafa.get("/cards/c_support_1").await;
     assert_eq!(page.status, 404);
     assert!(!page.body.contains("Maria"));
@@ -256,7 +253,7 @@ async fn an_agent_replies_from_the_card_page_and_forms_need_their_token() {
     .await;
     h.card_when(1, |_| true).await;
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     let page = ana.get("/cards/c_support_1").await;
     assert_eq!(page.status, 200);
     // The customer's text is text, never markup.
@@ -300,7 +297,7 @@ async fn a_forbidden_move_shows_its_reason() {
         .await;
     h.card_when(1, |_| true).await;
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     let page = ana.get("/cards/c_support_1").await;
     let csrf = Browser::csrf(&page);
     let refused = ana
@@ -332,7 +329,7 @@ async fn the_phone_simulator_exists_only_in_the_demo() {
 async fn the_live_stream_sends_events_browsers_dispatch() {
     let h = start().await;
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     let cookie: Vec<String> = ana
         .cookies
         .iter()
@@ -378,7 +375,7 @@ async fn going_online_takes_the_waiting_card_and_the_board_filters_find_it() {
     .await;
     h.card_when(1, |c| c.assignee.is_none()).await;
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     let board = ana.get("/pipes/support?show=unassigned").await;
     assert!(
         board.body.contains("c_support_1"),
@@ -429,7 +426,7 @@ async fn managers_see_the_dashboard_and_agents_do_not() {
         .await;
     h.card_when(2, |_| true).await;
     let mut boss = Browser::new(&h);
-    boss.log_in("boss@acme.com", "long enough password").await;
+    boss.log_in("boss@acme.com", PASSWORD).await;
     // The boss answers João and resolves his card.
     let card = boss.get("/cards/c_support_2").await;
     let csrf = Browser::csrf(&card);
@@ -482,7 +479,7 @@ async fn managers_see_the_dashboard_and_agents_do_not() {
         page.body
     );
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     assert_eq!(ana.get("/dashboard").await.status, 403);
     h.finish().await;
 }
@@ -499,7 +496,7 @@ async fn fields_are_edited_with_their_types_and_a_closed_window_offers_templates
         .await;
     h.card_when(1, |_| true).await;
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     let page = ana.get("/cards/c_support_1").await;
     assert!(
         page.body.contains("name=\"field.priority\""),
@@ -597,7 +594,7 @@ async fn every_message_type_is_shown_and_media_come_through_our_proxy_only_to_th
     }
     h.settle().await;
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     let page = ana.get("/cards/c_support_1").await;
     // Attribute values are HTML-escaped (`/` as `&#x2f;`); browsers read them back.
     let unescaped = page.body.replace("&#x2f;", "/").replace("&amp;", "&");
@@ -618,7 +615,7 @@ async fn every_message_type_is_shown_and_media_come_through_our_proxy_only_to_th
     assert_eq!(image.status, 200);
     assert!(image.body.contains("jpeg bytes"));
     let mut rafa = Browser::new(&h);
-    rafa.log_in("rafa@acme.com", "long enough password").await;
+    rafa.log_in("rafa@acme.com", PASSWORD).await;
     assert_eq!(
         rafa.get("/cards/c_support_1/media/wamid.t.1").await.status,
         404
@@ -631,7 +628,7 @@ async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
     let h = start().await;
     h.person("boss@acme.com", "admin").await;
     let mut boss = Browser::new(&h);
-    boss.log_in("boss@acme.com", "long enough password").await;
+    boss.log_in("boss@acme.com", PASSWORD).await;
     let page = boss.get("/workflows").await;
     assert_eq!(page.status, 200);
     assert!(
@@ -688,7 +685,7 @@ async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
     // Managers read the page; only admins reload.
     h.person("mia@acme.com", "manager").await;
     let mut mia = Browser::new(&h);
-    mia.log_in("mia@acme.com", "long enough password").await;
+    mia.log_in("mia@acme.com", PASSWORD).await;
     let page = mia.get("/workflows").await;
     assert_eq!(page.status, 200);
     assert!(!page.body.contains("/workflows/reload"));
@@ -700,7 +697,7 @@ async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
         403
     );
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     assert_eq!(ana.get("/workflows").await.status, 403);
     h.finish().await;
 }
@@ -709,7 +706,7 @@ async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
 async fn each_person_chooses_their_language() {
     let h = start().await;
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     let home = ana.get("/").await;
     assert!(home.body.contains("Your boards"));
     let csrf = Browser::csrf(&home);
@@ -733,7 +730,7 @@ async fn each_person_chooses_their_language() {
     );
     // Another person keeps theirs.
     let mut rafa = Browser::new(&h);
-    rafa.log_in("rafa@acme.com", "long enough password").await;
+    rafa.log_in("rafa@acme.com", PASSWORD).await;
     assert!(rafa.get("/").await.body.contains("Your boards"));
     h.finish().await;
 }
@@ -747,7 +744,7 @@ async fn opening_a_card_tells_whatsapp_its_messages_were_read_once() {
         .await;
     h.settle().await;
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     assert_eq!(ana.get("/cards/c_support_1").await.status, 200);
     let fake = &h.fake;
     let marked = h
@@ -946,7 +943,7 @@ async fn every_role_on_every_route_gets_what_it_may_and_nothing_more() {
         let csrf = if who.is_empty() {
             "no-session".to_string()
         } else {
-            b.log_in(who, "long enough password").await;
+            b.log_in(who, PASSWORD).await;
             Browser::csrf(&b.get("/").await)
         };
         for (path, expected) in gets {
@@ -990,7 +987,7 @@ async fn a_long_column_pages_through_all_its_cards() {
     }
     h.card_when(55, |_| true).await;
     let mut ana = Browser::new(&h);
-    ana.log_in("ana@acme.com", "long enough password").await;
+    ana.log_in("ana@acme.com", PASSWORD).await;
     let board = ana.get("/pipes/support").await;
     let on = |page: &Page| page.body.matches("class=\"card ").count();
     assert_eq!(on(&board), 50);

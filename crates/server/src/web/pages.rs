@@ -2,7 +2,7 @@
 //! (conversation, reply, move, history), and the live-update stream.
 
 use crate::api::{self, ApiError};
-use crate::web::session::Viewer;
+use crate::web::session::{CsrfForm, Viewer};
 use crate::App;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
@@ -1078,20 +1078,13 @@ pub(crate) async fn workflows(State(app): State<App>, viewer: Viewer) -> Respons
     workflows_page(&app, &viewer, None).await
 }
 
-/// The reload form: only its CSRF token.
-#[derive(Deserialize)]
-pub(crate) struct ReloadForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /workflows/reload` (admins): the server reads the workflow files
 /// again, like SIGHUP — checked first, refused with the diagnostics when
 /// they have errors (422), the running workflow staying.
 pub(crate) async fn reload(
     State(app): State<App>,
     viewer: Viewer,
-    Form(form): Form<ReloadForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Response {
     if !viewer.csrf_ok(&form.csrf) {
         return viewer.csrf_refused(&app);

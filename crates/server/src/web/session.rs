@@ -265,11 +265,11 @@ pub(crate) async fn login(
     to_home
 }
 
-/// A form with only its CSRF token.
+/// A form with only its CSRF token (log out, reload the workflows).
 #[derive(Deserialize)]
 pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 /// `POST /logout`.
