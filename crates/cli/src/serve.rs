@@ -110,10 +110,16 @@ pub fn migrate() -> Result<ExitCode, String> {
             .await
             .map_err(|e| e.to_string())?;
         store.close().await;
-        println!(
-            "the database {} is up to date",
-            switchboard_store::redact(&url)
-        );
+        match store.inbox_file() {
+            Some(inbox) => println!(
+                "the database {} is up to date (webhook bodies in {inbox})",
+                switchboard_store::redact(&url)
+            ),
+            None => println!(
+                "the database {} is up to date",
+                switchboard_store::redact(&url)
+            ),
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -135,6 +135,10 @@ fn migrate_creates_the_sqlite_database_and_says_it_is_up_to_date() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("is up to date"));
     assert!(dir.join("t.db").exists());
+    assert!(
+        dir.join("t-inbox.db").exists(),
+        "the webhook bodies' file beside it"
+    );
     // Twice is fine.
     assert_eq!(run(&dir, &["migrate"], &[]).status.code(), Some(0));
 }

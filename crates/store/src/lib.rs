@@ -68,13 +68,38 @@ pub struct Store {
     /// (cheap, in order) instead of in SQLite's busy handler (sleeps of up to
     /// 100 ms), while readers keep their own connections (WAL).
     writer: AnyPool,
+    /// Where webhook bodies are stored and read.
+    inbox: Inbox,
     backend: Backend,
     /// The server checkpoints SQLite's WAL itself ([`Store::take_over_checkpoints`]).
     manual_checkpoints: Arc<std::sync::atomic::AtomicBool>,
 }
 
+/// The raw webhook log. On SQLite it is a file of its own beside the
+/// database (`switchboard-inbox.db` beside `switchboard.db`) with its own
+/// writer connection, so that storing a webhook body never waits for an
+/// engine transaction on the database's one writer; the engine's progress
+/// through it is a cursor kept in the database (`inbox_cursor`), written in
+/// the engine's own transactions. SQLite numbers the bodies in commit order
+/// (one writer per file), so every body past the cursor is one not yet
+/// processed. On PostgreSQL it is the `wa_inbox` table of the database and
+/// the waiting ids are the `wa_inbox_pending` table (ids there are not in
+/// commit order).
+#[derive(Clone, Debug)]
+struct Inbox {
+    /// Reads.
+    pool: AnyPool,
+    /// Writes (one connection on SQLite).
+    writer: AnyPool,
+    /// SQLite: the file's path.
+    file: Option<String>,
+}
+
 /// The migrations of each database, embedded in the binary.
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/sqlite");
+/// The migrations of SQLite's inbox file.
+static SQLITE_INBOX_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../../migrations/sqlite-inbox");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/postgres");
 
 /// A URL with its password replaced, for messages and logs.
@@ -89,6 +114,72 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// The path and URL of the inbox file that belongs to a SQLite database
+/// URL: `-inbox` before the file name's extension, the same parameters.
+fn inbox_file(url: &str) -> (String, String) {
+    let (scheme, rest) = match url.strip_prefix("sqlite://") {
+        Some(rest) => ("sqlite://", rest),
+        None => ("sqlite:", url.strip_prefix("sqlite:").unwrap_or(url)),
+    };
+    let (path, params) = match rest.find('?') {
+        Some(q) => rest.split_at(q),
+        None => (rest, ""),
+    };
+    let name_start = path.rfind('/').map_or(0, |i| i + 1);
+    let file = match path[name_start..].rfind('.') {
+        Some(dot) if dot > 0 => {
+            let dot = name_start + dot;
+            format!("{}-inbox{}", &path[..dot], &path[dot..])
+        }
+        _ => format!("{path}-inbox"),
+    };
+    let url = format!("{scheme}{file}{params}");
+    (file, url)
+}
+
+/// A SQLite file's pools: `readers` connections for reads, one for writes.
+async fn sqlite_pools(
+    url: &str,
+    readers: u32,
+    manual_checkpoints: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(AnyPool, AnyPool), sqlx::Error> {
+    let options = AnyConnectOptions::from_str(url)?;
+    let pool = |connections: u32, writer: bool| {
+        let manual = manual_checkpoints.clone();
+        AnyPoolOptions::new()
+            .max_connections(connections)
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(move |conn, _| {
+                let manual = manual.clone();
+                Box::pin(async move {
+                    // A writer connection opened again keeps leaving
+                    // checkpoints to the server.
+                    if writer && manual.load(std::sync::atomic::Ordering::SeqCst) {
+                        sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    // WAL lets readers work while the writer commits; FULL
+                    // makes every acknowledged commit survive a power cut,
+                    // not only a crash.
+                    for pragma in [
+                        "PRAGMA journal_mode = WAL",
+                        "PRAGMA synchronous = FULL",
+                        "PRAGMA busy_timeout = 10000",
+                        "PRAGMA foreign_keys = ON",
+                    ] {
+                        sqlx::query(pragma).execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+    };
+    // The writer first: it creates the file and sets WAL.
+    let writer = pool(1, true).connect_with(options.clone()).await?;
+    let readers = pool(readers, false).connect_with(options).await?;
+    Ok((readers, writer))
 }
 
 impl Store {
@@ -115,55 +206,29 @@ impl Store {
             source,
         };
         let manual_checkpoints = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (pool, writer) = match backend {
+        let (pool, writer, inbox) = match backend {
             Backend::Sqlite => {
                 let with_mode = if url.contains('?') {
                     url.to_string()
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                let options = AnyConnectOptions::from_str(&with_mode).map_err(connect_err)?;
-                let sqlite_pool = |connections: u32| {
-                    let writer = connections == 1;
-                    let manual = manual_checkpoints.clone();
-                    AnyPoolOptions::new()
-                        .max_connections(connections)
-                        .acquire_timeout(Duration::from_secs(60))
-                        .after_connect(move |conn, _| {
-                            let manual = manual.clone();
-                            Box::pin(async move {
-                                // A writer connection opened again keeps
-                                // leaving checkpoints to the server.
-                                if writer && manual.load(std::sync::atomic::Ordering::SeqCst) {
-                                    sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                                        .execute(&mut *conn)
-                                        .await?;
-                                }
-                                // WAL lets readers work while the writer commits;
-                                // FULL makes every acknowledged commit survive a
-                                // power cut, not only a crash.
-                                for pragma in [
-                                    "PRAGMA journal_mode = WAL",
-                                    "PRAGMA synchronous = FULL",
-                                    "PRAGMA busy_timeout = 10000",
-                                    "PRAGMA foreign_keys = ON",
-                                ] {
-                                    sqlx::query(pragma).execute(&mut *conn).await?;
-                                }
-                                Ok(())
-                            })
-                        })
+                let (pool, writer) = sqlite_pools(&with_mode, 4, &manual_checkpoints)
+                    .await
+                    .map_err(connect_err)?;
+                let (file, inbox_url) = inbox_file(&with_mode);
+                let (inbox_pool, inbox_writer) = sqlite_pools(&inbox_url, 2, &manual_checkpoints)
+                    .await
+                    .map_err(|source| StoreError::Connect {
+                        url: inbox_url.clone(),
+                        source,
+                    })?;
+                let inbox = Inbox {
+                    pool: inbox_pool,
+                    writer: inbox_writer,
+                    file: Some(file),
                 };
-                // The writer first: it creates the file and sets WAL.
-                let writer = sqlite_pool(1)
-                    .connect_with(options.clone())
-                    .await
-                    .map_err(connect_err)?;
-                let pool = sqlite_pool(4)
-                    .connect_with(options)
-                    .await
-                    .map_err(connect_err)?;
-                (pool, writer)
+                (pool, writer, inbox)
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -172,12 +237,18 @@ impl Store {
                     .connect(url)
                     .await
                     .map_err(connect_err)?;
-                (pool.clone(), pool)
+                let inbox = Inbox {
+                    pool: pool.clone(),
+                    writer: pool.clone(),
+                    file: None,
+                };
+                (pool.clone(), pool, inbox)
             }
         };
         Ok(Store {
             pool,
             writer,
+            inbox,
             backend,
             manual_checkpoints,
         })
@@ -186,10 +257,102 @@ impl Store {
     /// Applies the migrations that have not run yet.
     pub async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.writer).await?,
+            Backend::Sqlite => {
+                SQLITE_MIGRATIONS.run(&self.writer).await?;
+                SQLITE_INBOX_MIGRATIONS.run(&self.inbox.writer).await?;
+                self.move_inbox_out().await?;
+                self.number_after_cursor().await?;
+            }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.writer).await?,
         }
         Ok(())
+    }
+
+    /// SQLite databases of before migration 0007 kept their webhook bodies
+    /// in the database itself: they move to the inbox file, ids and all
+    /// (the cursor 0007 set counts in those ids). Copied first and removed
+    /// after, so a crash between the two only repeats the copy.
+    async fn move_inbox_out(&self) -> Result<()> {
+        let Some(file) = &self.inbox.file else {
+            return Ok(());
+        };
+        let old = sqlx::query(
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'wa_inbox'",
+        )
+        .fetch_one(&self.writer)
+        .await?
+        .try_get::<i64, _>("n")?;
+        if old == 0 {
+            return Ok(());
+        }
+        let mut conn = self.writer.acquire().await?;
+        // ATTACH only outside a transaction; detached again below, whatever
+        // happens, so the writer connection stays as it was.
+        sqlx::query("ATTACH DATABASE $1 AS inbox")
+            .bind(file)
+            .execute(&mut *conn)
+            .await?;
+        let copied = sqlx::query(
+            "INSERT OR IGNORE INTO inbox.wa_inbox (id, body_hash, body, received_at) \
+             SELECT id, body_hash, body, received_at FROM main.wa_inbox ORDER BY id",
+        )
+        .execute(&mut *conn)
+        .await;
+        let detached = sqlx::query("DETACH DATABASE inbox")
+            .execute(&mut *conn)
+            .await;
+        copied?;
+        detached?;
+        sqlx::query("DROP TABLE main.wa_inbox")
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    /// New bodies must be numbered past the engine's cursor, or the engine
+    /// would take them for processed ones. They always are, unless the
+    /// inbox file was lost, replaced or restored from an older backup than
+    /// the database: then its numbering continues after the cursor.
+    async fn number_after_cursor(&self) -> Result<()> {
+        let cursor = self.inbox_cursor().await?;
+        let last: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(seq), 0) AS n FROM sqlite_sequence WHERE name = 'wa_inbox'",
+        )
+        .fetch_one(&self.inbox.writer)
+        .await?
+        .try_get("n")?;
+        if last >= cursor {
+            return Ok(());
+        }
+        tracing::warn!(
+            file = self.inbox.file.as_deref().unwrap_or(""),
+            last,
+            cursor,
+            "the inbox file ends before the bodies the engine has processed (it was lost, replaced or restored from an older backup than the database); new bodies are numbered from the cursor on so that none is skipped"
+        );
+        let mut tx = self.inbox.writer.begin().await?;
+        sqlx::query("DELETE FROM sqlite_sequence WHERE name = 'wa_inbox'")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('wa_inbox', $1)")
+            .bind(cursor)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// SQLite: the last inbox id the engine has processed.
+    async fn inbox_cursor(&self) -> Result<i64> {
+        Ok(sqlx::query("SELECT last_done FROM inbox_cursor")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("last_done")?)
+    }
+
+    /// SQLite: the file of the webhook bodies, beside the database.
+    pub fn inbox_file(&self) -> Option<&str> {
+        self.inbox.file.as_deref()
     }
 
     /// Which database this is.
@@ -201,11 +364,17 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
+        self.inbox.pool.close().await;
+        self.inbox.writer.close().await;
     }
 
     /// Whether the database answers.
     pub async fn healthy(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+            && sqlx::query("SELECT 1")
+                .execute(&self.inbox.pool)
+                .await
+                .is_ok()
     }
 
     // ---- the inbox ------------------------------------------------------
@@ -227,7 +396,7 @@ impl Store {
                 ]
             })
             .collect();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.inbox.writer.begin().await?;
         let n = insert_many(
             &mut tx,
             self.backend,
@@ -242,15 +411,29 @@ impl Store {
 
     /// Bodies not processed yet, oldest first.
     pub async fn pending_inbox(&self, limit: i64) -> Result<Vec<InboxRow>> {
-        let rows = sqlx::query(
-            // The oldest waiting ids first, then their bodies by key (a
-            // join let PostgreSQL walk the whole inbox in key order).
-            "SELECT id, body, received_at FROM wa_inbox \
-             WHERE id IN (SELECT id FROM wa_inbox_pending ORDER BY id LIMIT $1) ORDER BY id",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = match self.backend {
+            Backend::Sqlite => {
+                let cursor = self.inbox_cursor().await?;
+                sqlx::query(
+                    "SELECT id, body, received_at FROM wa_inbox WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(cursor)
+                .bind(limit)
+                .fetch_all(&self.inbox.pool)
+                .await?
+            }
+            Backend::Postgres => {
+                sqlx::query(
+                    // The oldest waiting ids first, then their bodies by key (a
+                    // join let PostgreSQL walk the whole inbox in key order).
+                    "SELECT id, body, received_at FROM wa_inbox \
+                     WHERE id IN (SELECT id FROM wa_inbox_pending ORDER BY id LIMIT $1) ORDER BY id",
+                )
+                .bind(limit)
+                .fetch_all(&self.inbox.pool)
+                .await?
+            }
+        };
         rows.iter()
             .map(|r| {
                 Ok(InboxRow {
@@ -264,22 +447,33 @@ impl Store {
 
     /// How many bodies wait for the processor.
     pub async fn inbox_backlog(&self) -> Result<i64> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM wa_inbox_pending")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?)
+        let row = match self.backend {
+            Backend::Sqlite => {
+                let cursor = self.inbox_cursor().await?;
+                sqlx::query("SELECT COUNT(*) AS n FROM wa_inbox WHERE id > $1")
+                    .bind(cursor)
+                    .fetch_one(&self.inbox.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::query("SELECT COUNT(*) AS n FROM wa_inbox_pending")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
+        Ok(row.try_get("n")?)
     }
 
     /// Bodies processed with a note (bad JSON, an unknown number …), newest first.
     pub async fn flagged_inbox(&self, limit: i64) -> Result<Vec<(i64, String)>> {
         let rows = sqlx::query(
-            "SELECT id, note FROM wa_inbox WHERE note IS NOT NULL ORDER BY id DESC LIMIT $1",
+            "SELECT inbox_id, note FROM wa_inbox_notes ORDER BY inbox_id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("note")?)))
+            .map(|r| Ok((r.try_get("inbox_id")?, r.try_get("note")?)))
             .collect()
     }
 
@@ -489,28 +683,47 @@ impl Store {
                 .collect(),
         )
         .await?;
-        // The consumed bodies stop waiting: one statement (ids are our own
-        // integers, written as literals), then the notes of flagged ones.
-        let ids: Vec<String> = batch
-            .inbox_done
-            .iter()
-            .map(|(id, _)| id.to_string())
-            .collect();
-        for ids in ids.chunks(1_000) {
-            sqlx::query(&format!(
-                "DELETE FROM wa_inbox_pending WHERE id IN ({})",
-                ids.join(", ")
-            ))
-            .execute(&mut *conn)
-            .await?;
+        // The consumed bodies stop waiting, then the notes of flagged ones.
+        match self.backend {
+            Backend::Sqlite => {
+                // The oldest waiting bodies, so the cursor moves to the last.
+                if let Some(last) = batch.inbox_done.iter().map(|(id, _)| *id).max() {
+                    sqlx::query("UPDATE inbox_cursor SET last_done = MAX(last_done, $1)")
+                        .bind(last)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+            }
+            Backend::Postgres => {
+                // One statement: ids are our own integers, written as literals.
+                let ids: Vec<String> = batch
+                    .inbox_done
+                    .iter()
+                    .map(|(id, _)| id.to_string())
+                    .collect();
+                for ids in ids.chunks(1_000) {
+                    sqlx::query(&format!(
+                        "DELETE FROM wa_inbox_pending WHERE id IN ({})",
+                        ids.join(", ")
+                    ))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
         }
-        for (id, note) in batch.inbox_done.into_iter().filter(|(_, n)| n.is_some()) {
-            sqlx::query("UPDATE wa_inbox SET note = $1 WHERE id = $2")
-                .bind(note)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-        }
+        insert_many(
+            conn,
+            self.backend,
+            "INSERT INTO wa_inbox_notes (inbox_id, note)",
+            // A body processed again after a crash notes it again.
+            "ON CONFLICT (inbox_id) DO UPDATE SET note = excluded.note",
+            batch
+                .inbox_done
+                .into_iter()
+                .filter_map(|(id, note)| Some(vec![Val::Int(id), Val::Text(note?)]))
+                .collect(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -524,9 +737,11 @@ impl Store {
         if self.backend == Backend::Sqlite {
             self.manual_checkpoints
                 .store(true, std::sync::atomic::Ordering::SeqCst);
-            sqlx::query("PRAGMA wal_autocheckpoint = 0")
-                .execute(&self.writer)
-                .await?;
+            for writer in [&self.writer, &self.inbox.writer] {
+                sqlx::query("PRAGMA wal_autocheckpoint = 0")
+                    .execute(writer)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -535,9 +750,11 @@ impl Store {
     /// the writer (SQLite's PASSIVE checkpoint). Nothing on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&self.pool)
-                .await?;
+            for readers in [&self.pool, &self.inbox.pool] {
+                sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                    .execute(readers)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -1417,6 +1634,17 @@ pub mod testing {
         pub async fn execute(&self, sql: &str) -> Result<()> {
             sqlx::raw_sql(sql).execute(&self.store.writer).await?;
             Ok(())
+        }
+
+        /// A transaction on the database's writer that has written (and so,
+        /// on SQLite, holds the file's write lock) until it is dropped: an
+        /// engine batch in the middle of its work.
+        pub async fn writing(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+            let mut tx = self.store.writer.begin().await?;
+            sqlx::query("INSERT INTO alerts (at, kind, detail) VALUES (0, 'test', 'held')")
+                .execute(&mut *tx)
+                .await?;
+            Ok(tx)
         }
 
         /// SQLite's `PRAGMA synchronous` on the writer connection (2 is FULL).

@@ -363,7 +363,10 @@ pub struct Batch {
     pub search: Vec<SearchRow>,
     /// Alerts.
     pub alerts: Vec<AlertRow>,
-    /// Inbox rows consumed, with a note where something was wrong.
+    /// Inbox rows consumed, with a note where something was wrong: the
+    /// oldest waiting ones, as [`crate::Store::pending_inbox`] gave them (on
+    /// SQLite the engine's cursor moves to the last, so a body left out
+    /// before it would count as processed).
     pub inbox_done: Vec<(i64, Option<String>)>,
     /// Everything in the batch can be done again from inputs already
     /// stored for good (webhook bodies it consumes, timers that fall due

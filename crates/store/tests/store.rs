@@ -558,8 +558,8 @@ both!(
 );
 
 /// A batch that does not wait for the disk leaves SQLite's one writer
-/// connection waiting for it again: the webhook bodies stored next on it are
-/// acknowledged to Meta and must be on disk.
+/// connection waiting for it again: agents' actions and the sender's claims
+/// stored next on it must be on disk.
 #[tokio::test]
 async fn after_a_redoable_batch_sqlite_writes_wait_for_the_disk_again() {
     let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
@@ -582,5 +582,75 @@ async fn after_a_redoable_batch_sqlite_writes_wait_for_the_disk_again() {
     assert!(db.store.commit(failing).await.is_err());
     assert_eq!(db.writer_synchronous().await.expect("pragma"), 2);
     assert_eq!(db.store.events_after(0, 10).await.expect("events").len(), 1);
+    db.finish().await.expect("cleanup");
+}
+
+/// On SQLite, storing a webhook body does not wait for an engine transaction
+/// (the bodies have a file and a writer of their own): Meta's answer is not
+/// held up by the engine's work.
+#[tokio::test]
+async fn a_webhook_body_is_stored_while_the_engine_writes() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let engine = db.writing().await.expect("a write transaction");
+    let body = InboxItem {
+        body: b"{}".to_vec(),
+        received_at: 1,
+    };
+    let stored = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        db.store.append_inbox(&[body]),
+    )
+    .await
+    .expect("the body is stored without waiting for the engine's transaction");
+    assert_eq!(stored.expect("store"), 1);
+    engine.rollback().await.expect("rollback");
+    assert_eq!(db.store.inbox_backlog().await.expect("store"), 1);
+    db.finish().await.expect("cleanup");
+}
+
+/// An inbox file lost, replaced, or restored from a backup older than the
+/// database: new bodies are numbered after the engine's cursor, so none is
+/// taken for one already processed.
+#[tokio::test]
+async fn a_lost_inbox_file_does_not_hide_new_bodies() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let items: Vec<InboxItem> = (0..3)
+        .map(|i| InboxItem {
+            body: format!("{{\"n\":{i}}}").into_bytes(),
+            received_at: i,
+        })
+        .collect();
+    db.store.append_inbox(&items).await.expect("store");
+    let pending = db.store.pending_inbox(10).await.expect("store");
+    db.store
+        .commit(Batch {
+            inbox_done: pending.iter().map(|r| (r.id, None)).collect(),
+            ..Batch::default()
+        })
+        .await
+        .expect("store");
+    db.store.close().await;
+    let file = db
+        .store
+        .inbox_file()
+        .expect("sqlite has an inbox file")
+        .to_string();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{file}{suffix}"));
+    }
+
+    let store = Store::open(&db.url).await.expect("reopened");
+    let late = InboxItem {
+        body: b"{\"late\":1}".to_vec(),
+        received_at: 9,
+    };
+    assert_eq!(store.append_inbox(&[late]).await.expect("store"), 1);
+    let pending = store.pending_inbox(10).await.expect("store");
+    assert_eq!(pending.len(), 1, "the new body waits");
+    assert_eq!(
+        (pending[0].id, pending[0].body.as_slice()),
+        (4, b"{\"late\":1}".as_slice())
+    );
+    store.close().await;
     db.finish().await.expect("cleanup");
 }

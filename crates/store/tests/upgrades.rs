@@ -53,17 +53,17 @@ async fn waiting_webhook_bodies_still_wait_after_the_pending_table(backend: Back
     assert_eq!(pending.len(), 3);
     assert_eq!(pending[2].body, b"new");
 
-    // Consuming them empties the backlog and keeps the note given.
+    // Consuming the oldest leaves the newest waiting and keeps the note given.
     db.store
         .commit(Batch {
-            inbox_done: vec![(pending[0].id, None), (pending[2].id, Some("odd".into()))],
+            inbox_done: vec![(pending[0].id, None), (pending[1].id, Some("odd".into()))],
             ..Batch::default()
         })
         .await
         .expect("store");
     let left = db.store.pending_inbox(10).await.expect("store");
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].body, b"waiting two");
+    assert_eq!(left[0].body, b"new");
     assert_eq!(db.store.flagged_inbox(1).await.expect("store")[0].1, "odd");
     db.finish().await.expect("cleanup");
 }
@@ -76,4 +76,86 @@ async fn pending_table_on_sqlite() {
 #[tokio::test]
 async fn pending_table_on_postgres() {
     waiting_webhook_bodies_still_wait_after_the_pending_table(Backend::Postgres).await;
+}
+
+/// 0007 moved SQLite's webhook bodies to a file of their own (the engine's
+/// progress a cursor in the database) and, on both databases, the notes to a
+/// table of their own: waiting bodies still wait, processed ones do not,
+/// notes stay, and new bodies are numbered after the old ones.
+async fn waiting_webhook_bodies_still_wait_after_the_inbox_file(backend: Backend) {
+    let db = TestDb::at_version(backend, 6)
+        .await
+        .expect("database at 0006");
+    let blob = match backend {
+        Backend::Sqlite => "BLOB",
+        Backend::Postgres => "BYTEA",
+    };
+    // Five bodies (the trigger makes them wait), the first three processed,
+    // the second flagged.
+    db.execute(&format!(
+        "INSERT INTO wa_inbox (body_hash, body, received_at, note) VALUES \
+         ('h1', CAST('done' AS {blob}), 1, NULL), \
+         ('h2', CAST('flagged' AS {blob}), 2, 'not JSON'), \
+         ('h3', CAST('done too' AS {blob}), 3, NULL), \
+         ('h4', CAST('waiting one' AS {blob}), 4, NULL), \
+         ('h5', CAST('waiting two' AS {blob}), 5, NULL); \
+         DELETE FROM wa_inbox_pending WHERE id <= 3"
+    ))
+    .await
+    .expect("old rows");
+    db.store.migrate().await.expect("the later migrations");
+    // Run twice, as every start does: nothing moves or changes again.
+    db.store.migrate().await.expect("the migrations again");
+
+    let pending = db.store.pending_inbox(10).await.expect("store");
+    let bodies: Vec<&[u8]> = pending.iter().map(|r| r.body.as_slice()).collect();
+    assert_eq!(bodies, [b"waiting one".as_slice(), b"waiting two"]);
+    assert_eq!(
+        pending.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [4, 5],
+        "the bodies keep their numbers"
+    );
+    assert_eq!(db.store.inbox_backlog().await.expect("store"), 2);
+    assert_eq!(
+        db.store.flagged_inbox(10).await.expect("store"),
+        [(2, "not JSON".to_string())]
+    );
+    if backend == Backend::Sqlite {
+        assert!(
+            db.execute("SELECT id FROM wa_inbox").await.is_err(),
+            "the database no longer holds the bodies"
+        );
+    }
+
+    // A new body is numbered after the old ones and waits after them.
+    let new = InboxItem {
+        body: b"new".to_vec(),
+        received_at: 6,
+    };
+    assert_eq!(db.store.append_inbox(&[new]).await.expect("store"), 1);
+    let pending = db.store.pending_inbox(10).await.expect("store");
+    assert_eq!(pending.len(), 3);
+    assert_eq!(
+        (pending[2].id, pending[2].body.as_slice()),
+        (6, b"new".as_slice())
+    );
+    db.store
+        .commit(Batch {
+            inbox_done: pending.iter().map(|r| (r.id, None)).collect(),
+            ..Batch::default()
+        })
+        .await
+        .expect("store");
+    assert_eq!(db.store.inbox_backlog().await.expect("store"), 0);
+    db.finish().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn inbox_file_on_sqlite() {
+    waiting_webhook_bodies_still_wait_after_the_inbox_file(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn inbox_notes_on_postgres() {
+    waiting_webhook_bodies_still_wait_after_the_inbox_file(Backend::Postgres).await;
 }
