@@ -1488,8 +1488,15 @@ enum Val {
     Bytes(Vec<u8>),
 }
 
-/// Inserts rows with as few statements as the databases' parameter limits
-/// allow: `head VALUES (…), (…) tail`.
+/// Inserts rows, `head` (`INSERT INTO table (columns)`) then `tail` (an
+/// `ON CONFLICT` clause or nothing), with as few statements as the
+/// databases allow.
+///
+/// On PostgreSQL the rows are one JSON parameter, in one statement whose
+/// text never changes: a `VALUES` list with a parameter per value is a new
+/// statement for every number of rows, and PostgreSQL parses and plans
+/// each afresh (≈ 3 ms for 300 rows of 12 values, the engine's usual batch).
+/// On SQLite, where preparing is cheap, `head VALUES (…), (…) tail`.
 async fn insert_many(
     conn: &mut AnyConnection,
     backend: Backend,
@@ -1500,6 +1507,18 @@ async fn insert_many(
     let Some(width) = rows.first().map(Vec::len) else {
         return Ok(0);
     };
+    // Bytes (webhook bodies) stay binary parameters: as JSON they would be
+    // hex text, twice their size, decoded again.
+    let bytes = rows.iter().flatten().any(|v| matches!(v, Val::Bytes(_)));
+    if backend == Backend::Postgres && !bytes {
+        if let Some((sql, json)) = json_insert(head, tail, &rows) {
+            return Ok(sqlx::query(&sql)
+                .bind(json)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected());
+        }
+    }
     // SQLite allows 32,766 parameters, PostgreSQL 65,535; stay well under.
     let per_statement = (8_000 / width).max(1);
     let mut affected = 0;
@@ -1549,6 +1568,65 @@ async fn insert_many(
         affected += q.execute(&mut *conn).await?.rows_affected();
     }
     Ok(affected)
+}
+
+/// [`insert_many`]'s statement and parameter on PostgreSQL: the rows as a
+/// JSON array of objects keyed by column, turned back into rows of the
+/// table's type in their order (the order of `engine_events` matters).
+/// `None` when `head` is not of that form.
+fn json_insert(head: &str, tail: &str, rows: &[Vec<Val>]) -> Option<(String, String)> {
+    let (table, columns) = head
+        .trim()
+        .strip_prefix("INSERT INTO ")
+        .and_then(|rest| rest.split_once('('))
+        .map(|(table, columns)| {
+            let columns: Vec<&str> = columns
+                .trim_end()
+                .trim_end_matches(')')
+                .split(',')
+                .map(str::trim)
+                .collect();
+            (table.trim(), columns)
+        })?;
+    let selected: Vec<String> = columns.iter().map(|c| format!("r.{c}")).collect();
+    let sql = format!(
+        "{head} SELECT {} FROM json_populate_recordset(NULL::{table}, $1::json) \
+         WITH ORDINALITY AS r ORDER BY r.ordinality {tail}",
+        selected.join(", ")
+    );
+    let mut json = Vec::with_capacity(rows.len() * 64);
+    json.push(b'[');
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            json.push(b',');
+        }
+        json.push(b'{');
+        for (j, (column, value)) in columns.iter().zip(row).enumerate() {
+            if j > 0 {
+                json.push(b',');
+            }
+            json.push(b'"');
+            json.extend_from_slice(column.as_bytes());
+            json.extend_from_slice(b"\":");
+            let text = |json: &mut Vec<u8>, t: &str| {
+                // Writing a &str into a Vec cannot fail.
+                let _ = serde_json::to_writer(&mut *json, t);
+            };
+            match value {
+                Val::Int(n) | Val::OptInt(Some(n)) => {
+                    json.extend_from_slice(n.to_string().as_bytes())
+                }
+                Val::Text(t) | Val::OptText(Some(t)) => text(&mut json, t),
+                Val::OptInt(None) | Val::OptText(None) => json.extend_from_slice(b"null"),
+                // bytea's text form.
+                Val::Bytes(b) => text(&mut json, &format!("\\x{}", hex::encode(b))),
+            }
+        }
+        json.push(b'}');
+    }
+    json.push(b']');
+    // serde_json writes UTF-8, and the rest is ASCII.
+    Some((sql, String::from_utf8_lossy(&json).into_owned()))
 }
 
 pub mod testing {
@@ -1709,5 +1787,39 @@ pub mod testing {
             }
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{json_insert, Val};
+
+    #[test]
+    fn postgres_inserts_name_the_table_and_carry_the_rows_as_json() {
+        let (sql, json) = json_insert(
+            "INSERT INTO wa_inbox (body_hash, body, received_at)",
+            "ON CONFLICT (body_hash) DO NOTHING",
+            &[
+                vec![
+                    Val::Text("h\"1".into()),
+                    Val::Bytes(vec![0, 255]),
+                    Val::Int(-3),
+                ],
+                vec![Val::OptText(None), Val::Bytes(vec![]), Val::OptInt(None)],
+            ],
+        )
+        .expect("a head of the expected form");
+        assert_eq!(
+            sql,
+            "INSERT INTO wa_inbox (body_hash, body, received_at) \
+             SELECT r.body_hash, r.body, r.received_at \
+             FROM json_populate_recordset(NULL::wa_inbox, $1::json) \
+             WITH ORDINALITY AS r ORDER BY r.ordinality ON CONFLICT (body_hash) DO NOTHING"
+        );
+        assert_eq!(
+            json,
+            r#"[{"body_hash":"h\"1","body":"\\x00ff","received_at":-3},{"body_hash":null,"body":"\\x","received_at":null}]"#
+        );
+        assert!(json_insert("UPDATE cards SET x = 1", "", &[vec![Val::Int(1)]]).is_none());
     }
 }

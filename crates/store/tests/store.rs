@@ -149,6 +149,58 @@ both!(
 );
 
 both!(
+    every_value_comes_back_as_it_was_written,
+    |store: Store| async move {
+        // Bytes that are not UTF-8, text with JSON's and SQL's special
+        // characters, absent values, the largest integers, many rows in order.
+        let body: Vec<u8> = vec![0, 0xff, b'"', b'\\', 0xc3, 0x28, b'\n'];
+        store
+            .append_inbox(&[InboxItem {
+                body: body.clone(),
+                received_at: i64::MAX,
+            }])
+            .await
+            .unwrap();
+        let pending = store.pending_inbox(10).await.unwrap();
+        assert_eq!(
+            (pending[0].body.clone(), pending[0].received_at),
+            (body, i64::MAX)
+        );
+
+        let text = "\"quoted\" \\ back\\slash 'single' \u{0001}\ttab\nline 🎉 ç $1 ?";
+        let mut m = message(0, "wamid.B", Some("wamid.B"));
+        m.text = Some(text.into());
+        m.author = None;
+        m.wa_timestamp = None;
+        m.at = i64::MIN;
+        store
+            .commit(Batch {
+                events: (0..1_500).map(|i| (i, format!("{{\"n\":{i}}}"))).collect(),
+                cards: vec![card(0, 1, "new")],
+                messages: vec![m],
+                ..Batch::default()
+            })
+            .await
+            .unwrap();
+        let stored = store.messages(0).await.unwrap();
+        assert_eq!(stored[0].text.as_deref(), Some(text));
+        assert_eq!(
+            (stored[0].author.as_deref(), stored[0].at),
+            (None, i64::MIN)
+        );
+        let events = store.events_after(0, 2_000).await.unwrap();
+        assert_eq!(events.len(), 1_500);
+        assert!(
+            events
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.at == i as i64 && e.event == format!("{{\"n\":{i}}}")),
+            "events are stored in the order given"
+        );
+    }
+);
+
+both!(
     a_failing_batch_leaves_nothing_behind,
     |store: Store| async move {
         store
