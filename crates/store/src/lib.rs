@@ -820,12 +820,16 @@ impl Store {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
+        // The first condition is `outbox_due`'s, word for word: only so do
+        // both databases see that the index holds every row wanted, and read
+        // the first due rows in order from it instead of every row ever sent
+        // (SQLite) or every waiting row (PostgreSQL), sorted.
         let sql = format!(
             "UPDATE outbox SET \
                uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, \
                state = 'sending', claimed_until = $1, attempts = attempts + 1, updated_at = $2 \
              WHERE id IN (SELECT id FROM outbox \
-               WHERE next_attempt_at <= $2 \
+               WHERE state IN ('queued', 'retry', 'unknown', 'sending') AND next_attempt_at <= $2 \
                  AND (state IN ('queued', 'retry', 'unknown') OR (state = 'sending' AND claimed_until < $2)) \
                ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
              RETURNING id, card_id, message_key, phone_number_id, recipient, request, attempts, uncertain"
