@@ -301,7 +301,7 @@ impl Processor {
             }
         }
         if self.engine.is_some() {
-            if let Err(e) = self.commit(false).await {
+            if let Err(e) = self.commit(Durability::OnDisk).await {
                 tracing::error!(error = %e, "the last batch could not be stored; it will be done again at the next start");
             }
             let _ = self.store.release_lease(LEASE, &self.holder).await;
@@ -506,7 +506,7 @@ impl Processor {
             }
         }
         let moved = self.batch.history.len();
-        self.commit(false).await?;
+        self.commit(Durability::OnDisk).await?;
         tracing::info!(version, pipes, "workflow version running");
         Ok(format!(
             "workflow version {version} runs: {pipes} pipes, {moved} cards moved"
@@ -533,7 +533,7 @@ impl Processor {
             }
             Command::Act { event, answer } => {
                 let effects = self.apply(event, None);
-                match self.commit(false).await {
+                match self.commit(Durability::OnDisk).await {
                     Ok(()) => {
                         let _ = answer.send(Ok(effects));
                         Ok(())
@@ -591,7 +591,7 @@ impl Processor {
                     },
                     None,
                 );
-                self.commit(false).await
+                self.commit(Durability::OnDisk).await
             }
         }
     }
@@ -631,7 +631,7 @@ impl Processor {
         }
         self.fire_timers();
         // Webhook bodies and timers: done again after a crash if lost.
-        self.commit(true).await?;
+        self.commit(Durability::Redoable).await?;
         Ok(more)
     }
 
@@ -1185,10 +1185,8 @@ impl Processor {
         }
     }
 
-    /// Stores the batch in one transaction; `redoable` when all of it comes
-    /// from stored webhook bodies and timers (see [`Batch::redoable`]), not
-    /// from an agent's action.
-    async fn commit(&mut self, redoable: bool) -> Result<(), String> {
+    /// Stores the batch in one transaction, waiting for the disk or not.
+    async fn commit(&mut self, durability: Durability) -> Result<(), String> {
         if self.batch.events.is_empty()
             && self.batch.inbox_done.is_empty()
             && self.batch.alerts.is_empty()
@@ -1197,7 +1195,7 @@ impl Processor {
         }
         self.project();
         let mut batch = std::mem::take(&mut self.batch);
-        batch.redoable = redoable;
+        batch.redoable = matches!(durability, Durability::Redoable);
         let consumed = batch.inbox_done.len() as i64;
         let sends = !batch.outbox.is_empty();
         self.store.commit(batch).await.map_err(|e| e.to_string())?;
@@ -1213,6 +1211,18 @@ impl Processor {
         crate::bump(&self.progress);
         Ok(())
     }
+}
+
+/// Whether a batch's commit waits for the disk.
+#[derive(Debug, Clone, Copy)]
+enum Durability {
+    /// All of it comes from stored webhook bodies and timers, so it is done
+    /// again if a power cut loses it (see [`Batch::redoable`]): it need not
+    /// wait.
+    Redoable,
+    /// It holds what nothing would bring back (an agent's action, a reload,
+    /// an undeliverable notice, the last batch before a stop): it waits.
+    OnDisk,
 }
 
 /// Whether an identifier is a business-scoped user id (`BR.1234…`), not a
