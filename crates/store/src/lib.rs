@@ -1630,7 +1630,9 @@ fn json_insert(head: &str, tail: &str, rows: &[Vec<Val>]) -> Option<(String, Str
     }
     json.push(b']');
     // serde_json writes UTF-8, and the rest is ASCII.
-    Some((sql, String::from_utf8_lossy(&json).into_owned()))
+    let json = String::from_utf8(json)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Some((sql, json))
 }
 
 pub mod testing {
@@ -1796,7 +1798,40 @@ pub mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::{json_insert, Val};
+    use super::{inbox_file, json_insert, Val};
+
+    #[test]
+    fn the_inbox_file_sits_beside_the_database_with_its_parameters() {
+        let cases = [
+            (
+                "sqlite://switchboard.db?mode=rwc",
+                "switchboard-inbox.db",
+                "sqlite://switchboard-inbox.db?mode=rwc",
+            ),
+            (
+                "sqlite:///var/lib/sb/data.sqlite",
+                "/var/lib/sb/data-inbox.sqlite",
+                "sqlite:///var/lib/sb/data-inbox.sqlite",
+            ),
+            (
+                "sqlite:./v1.2/db",
+                "./v1.2/db-inbox",
+                "sqlite:./v1.2/db-inbox",
+            ),
+            (
+                "sqlite://.hidden",
+                ".hidden-inbox",
+                "sqlite://.hidden-inbox",
+            ),
+        ];
+        for (url, file, inbox_url) in cases {
+            assert_eq!(
+                inbox_file(url),
+                (file.to_string(), inbox_url.to_string()),
+                "{url}"
+            );
+        }
+    }
 
     #[test]
     fn postgres_inserts_name_the_table_and_carry_the_rows_as_json() {
