@@ -1731,6 +1731,19 @@ pub mod testing {
             Ok(tx)
         }
 
+        /// Marks every waiting webhook body processed, as an engine batch
+        /// with nothing else in it would; returns how many there were.
+        pub async fn consume_inbox(&self) -> Result<usize> {
+            let pending = self.store.pending_inbox(10_000).await?;
+            self.store
+                .commit(super::Batch {
+                    inbox_done: pending.iter().map(|r| (r.id, None)).collect(),
+                    ..super::Batch::default()
+                })
+                .await?;
+            Ok(pending.len())
+        }
+
         /// SQLite's `PRAGMA synchronous` on the writer connection (2 is FULL).
         pub async fn writer_synchronous(&self) -> Result<i64> {
             use sqlx::Row;
