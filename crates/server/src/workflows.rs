@@ -43,19 +43,17 @@ impl WorkflowFiles {
             ));
         }
         let mut sources = files::load(&list)?;
+        // The texts as read for the check: what is stored is what was
+        // checked, even when a file changes while the server starts.
+        let flows = sources
+            .iter()
+            .map(|(_, f)| (f.path.clone(), f.text.clone()))
+            .collect();
         let loader = RecordingLoader(RefCell::new(BTreeMap::new()));
         let checked = check(&mut sources, &loader);
         if checked.has_errors() {
             return Err(diagnostic::render(&checked.diagnostics, &sources));
         }
-        let flows = list
-            .iter()
-            .map(|p| {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-                Ok((files::display(p), text))
-            })
-            .collect::<Result<_, String>>()?;
         let files = WorkflowFiles {
             flows,
             scripts: loader.0.into_inner(),
