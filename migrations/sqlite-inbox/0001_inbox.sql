@@ -8,3 +8,9 @@ CREATE TABLE wa_inbox (
     body          BLOB    NOT NULL,
     received_at   INTEGER NOT NULL
 );
+
+-- The token this file shares with its database (Store::pair_inbox).
+CREATE TABLE inbox_identity (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    token  TEXT    NOT NULL
+);

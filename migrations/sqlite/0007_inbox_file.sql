@@ -14,9 +14,12 @@ INSERT INTO wa_inbox_notes (inbox_id, note) SELECT id, note FROM wa_inbox WHERE 
 -- The last body the engine has processed; every later one waits. SQLite
 -- numbers bodies in commit order, so one number says it all. The engine
 -- processes bodies in order, so the waiting ones follow the processed ones.
+-- `inbox_token` is the random token this database and its inbox file share
+-- (Store::pair_inbox): a database never reads another one's inbox.
 CREATE TABLE inbox_cursor (
-    id         INTEGER PRIMARY KEY CHECK (id = 1),
-    last_done  INTEGER NOT NULL
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    last_done    INTEGER NOT NULL,
+    inbox_token  TEXT
 );
 INSERT INTO inbox_cursor (id, last_done) VALUES (1, COALESCE(
     (SELECT MIN(id) - 1 FROM wa_inbox_pending),

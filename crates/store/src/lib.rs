@@ -54,6 +54,13 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    /// SQLite's inbox file does not go with the database.
+    #[error("{0}")]
+    Inbox(String),
+    /// SQLite in memory: every connection would see a database of its own,
+    /// gone when it closes.
+    #[error("the database URL `{0}` names SQLite in memory; Switchboard keeps its data in files: name one, for example sqlite://switchboard.db")]
+    InMemory(String),
 }
 
 /// Results of the store.
@@ -208,6 +215,9 @@ impl Store {
         let manual_checkpoints = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (pool, writer, inbox) = match backend {
             Backend::Sqlite => {
+                if url.contains(":memory:") || url.contains("mode=memory") {
+                    return Err(StoreError::InMemory(url.to_string()));
+                }
                 let with_mode = if url.contains('?') {
                     url.to_string()
                 } else {
@@ -260,6 +270,9 @@ impl Store {
             Backend::Sqlite => {
                 SQLITE_MIGRATIONS.run(&self.writer).await?;
                 SQLITE_INBOX_MIGRATIONS.run(&self.inbox.writer).await?;
+                // Paired before anything moves: bodies are never copied
+                // into an inbox file that belongs to another database.
+                self.pair_inbox().await?;
                 self.move_inbox_out().await?;
                 self.number_after_cursor().await?;
             }
@@ -270,8 +283,10 @@ impl Store {
 
     /// SQLite databases of before migration 0007 kept their webhook bodies
     /// in the database itself: they move to the inbox file, ids and all
-    /// (the cursor 0007 set counts in those ids). Copied first and removed
-    /// after, so a crash between the two only repeats the copy.
+    /// (the cursor 0007 set counts in those ids), a thousand at a time.
+    /// Copied first and removed after, so a crash between the two only
+    /// repeats the copy; a body the inbox file holds under the same number
+    /// must be the same body, or nothing is removed.
     async fn move_inbox_out(&self) -> Result<()> {
         let Some(file) = &self.inbox.file else {
             return Ok(());
@@ -285,60 +300,156 @@ impl Store {
         if old == 0 {
             return Ok(());
         }
-        let mut conn = self.writer.acquire().await?;
-        // ATTACH only outside a transaction; detached again below, whatever
-        // happens, so the writer connection stays as it was.
-        sqlx::query("ATTACH DATABASE $1 AS inbox")
-            .bind(file)
-            .execute(&mut *conn)
+        let mut after = 0_i64;
+        loop {
+            let rows = sqlx::query(
+                "SELECT id, body_hash, body, received_at FROM wa_inbox WHERE id > $1 ORDER BY id LIMIT 1000",
+            )
+            .bind(after)
+            .fetch_all(&self.writer)
             .await?;
-        let copied = sqlx::query(
-            "INSERT OR IGNORE INTO inbox.wa_inbox (id, body_hash, body, received_at) \
-             SELECT id, body_hash, body, received_at FROM main.wa_inbox ORDER BY id",
-        )
-        .execute(&mut *conn)
-        .await;
-        let detached = sqlx::query("DETACH DATABASE inbox")
-            .execute(&mut *conn)
-            .await;
-        copied?;
-        detached?;
-        sqlx::query("DROP TABLE main.wa_inbox")
-            .execute(&mut *conn)
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = last.try_get("id")?;
+            let mut copy = Vec::with_capacity(rows.len());
+            let mut hashes = std::collections::HashMap::with_capacity(rows.len());
+            for r in &rows {
+                let id: i64 = r.try_get("id")?;
+                let hash: String = r.try_get("body_hash")?;
+                hashes.insert(id, hash.clone());
+                copy.push(vec![
+                    Val::Int(id),
+                    Val::Text(hash),
+                    Val::Bytes(r.try_get("body")?),
+                    Val::Int(r.try_get("received_at")?),
+                ]);
+            }
+            let first = *hashes.keys().min().unwrap_or(&0);
+            let mut tx = self.inbox.writer.begin().await?;
+            insert_many(
+                &mut tx,
+                self.backend,
+                "INSERT INTO wa_inbox (id, body_hash, body, received_at)",
+                "ON CONFLICT DO NOTHING",
+                copy,
+            )
+            .await?;
+            let there =
+                sqlx::query("SELECT id, body_hash FROM wa_inbox WHERE id >= $1 AND id <= $2")
+                    .bind(first)
+                    .bind(after)
+                    .fetch_all(&mut *tx)
+                    .await?;
+            let mut same = 0;
+            for r in &there {
+                let id: i64 = r.try_get("id")?;
+                let hash: String = r.try_get("body_hash")?;
+                if hashes.get(&id) == Some(&hash) {
+                    same += 1;
+                }
+            }
+            if same != hashes.len() {
+                return Err(StoreError::Inbox(format!(
+                    "the inbox file {file} already holds other webhook bodies under the numbers of this \
+                     database's (from {first} to {after}): it belongs to another database. Move it away \
+                     and start again; nothing was moved"
+                )));
+            }
+            tx.commit().await?;
+        }
+        sqlx::query("DROP TABLE wa_inbox")
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    /// The database and its inbox file carry the same random token, written
+    /// when they first meet: a database started afresh beside an old inbox
+    /// file would otherwise take the old bodies for new ones and answer
+    /// them again, and an old database copied over a new inbox would mix
+    /// two histories. A database whose inbox file is gone gets a new, empty
+    /// one (see [`Store::number_after_cursor`]).
+    async fn pair_inbox(&self) -> Result<()> {
+        let Some(file) = &self.inbox.file else {
+            return Ok(());
+        };
+        let ours: Option<String> = sqlx::query("SELECT inbox_token FROM inbox_cursor")
+            .fetch_one(&self.writer)
+            .await?
+            .try_get("inbox_token")?;
+        let theirs: Option<String> = sqlx::query("SELECT token FROM inbox_identity")
+            .fetch_optional(&self.inbox.writer)
+            .await?
+            .map(|r| r.try_get("token"))
+            .transpose()?;
+        let bodies: i64 = sqlx::query("SELECT COUNT(*) AS n FROM wa_inbox")
+            .fetch_one(&self.inbox.writer)
+            .await?
+            .try_get("n")?;
+        match (ours, theirs) {
+            (Some(a), Some(b)) if a == b => Ok(()),
+            (Some(a), None) if bodies == 0 => self.write_inbox_token(&a).await,
+            (None, None) => {
+                let token: String = sqlx::query("SELECT lower(hex(randomblob(16))) AS t")
+                    .fetch_one(&self.writer)
+                    .await?
+                    .try_get("t")?;
+                // The database first: after a crash in between, the empty
+                // inbox file takes the database's token at the next start.
+                sqlx::query("UPDATE inbox_cursor SET inbox_token = $1")
+                    .bind(&token)
+                    .execute(&self.writer)
+                    .await?;
+                self.write_inbox_token(&token).await
+            }
+            _ => Err(StoreError::Inbox(format!(
+                "the inbox file {file} belongs to another database: its webhook bodies would be \
+                 processed as new ones. Restore the database that goes with it, or move the inbox \
+                 file away to start with an empty one"
+            ))),
+        }
+    }
+
+    /// Writes the inbox file's token.
+    async fn write_inbox_token(&self, token: &str) -> Result<()> {
+        sqlx::query("INSERT INTO inbox_identity (id, token) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET token = excluded.token")
+            .bind(token)
+            .execute(&self.inbox.writer)
             .await?;
         Ok(())
     }
 
     /// New bodies must be numbered past the engine's cursor, or the engine
     /// would take them for processed ones. They always are, unless the
-    /// inbox file was lost, replaced or restored from an older backup than
-    /// the database: then its numbering continues after the cursor.
+    /// inbox file was lost or replaced by an empty one: then its numbering
+    /// continues after the cursor. One transaction, opened by the write, so
+    /// no body is numbered in between.
     async fn number_after_cursor(&self) -> Result<()> {
         let cursor = self.inbox_cursor().await?;
-        let last: i64 = sqlx::query(
-            "SELECT COALESCE(MAX(seq), 0) AS n FROM sqlite_sequence WHERE name = 'wa_inbox'",
-        )
-        .fetch_one(&self.inbox.writer)
-        .await?
-        .try_get("n")?;
-        if last >= cursor {
-            return Ok(());
-        }
-        tracing::warn!(
-            file = self.inbox.file.as_deref().unwrap_or(""),
-            last,
-            cursor,
-            "the inbox file ends before the bodies the engine has processed (it was lost, replaced or restored from an older backup than the database); new bodies are numbered from the cursor on so that none is skipped"
-        );
         let mut tx = self.inbox.writer.begin().await?;
-        sqlx::query("DELETE FROM sqlite_sequence WHERE name = 'wa_inbox'")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('wa_inbox', $1)")
-            .bind(cursor)
-            .execute(&mut *tx)
-            .await?;
+        let raised =
+            sqlx::query("UPDATE sqlite_sequence SET seq = $1 WHERE name = 'wa_inbox' AND seq < $1")
+                .bind(cursor)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        let added = sqlx::query(
+            "INSERT INTO sqlite_sequence (name, seq) SELECT 'wa_inbox', $1 \
+             WHERE $1 > 0 AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'wa_inbox')",
+        )
+        .bind(cursor)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         tx.commit().await?;
+        if raised + added > 0 {
+            tracing::warn!(
+                file = self.inbox.file.as_deref().unwrap_or(""),
+                cursor,
+                "the inbox file holds fewer webhook bodies than the engine has processed (it was lost or replaced); new bodies are numbered from the cursor on so that none is skipped"
+            );
+        }
         Ok(())
     }
 
@@ -531,11 +642,12 @@ impl Store {
     ///
     /// A batch marked [`Batch::redoable`] does not wait for the disk: on
     /// PostgreSQL it commits with `synchronous_commit = off`, on SQLite with
-    /// `synchronous = NORMAL`. The next commit that does wait (a webhook
-    /// body, the sender's claim before any message leaves, an agent's
-    /// action) writes it to disk too, because both logs are written in
-    /// order; and if the machine stops before that, the webhook bodies it
-    /// consumed are still waiting and are processed again.
+    /// `synchronous = NORMAL`. The next commit on the same database that
+    /// does wait (the sender's claim before any message leaves, an agent's
+    /// action; on PostgreSQL also a webhook body) writes it to disk too,
+    /// because the log is written in order; and if the machine stops before
+    /// that, the webhook bodies it consumed are still waiting (the cursor or
+    /// the pending table did not move) and are processed again.
     pub async fn commit(&self, batch: Batch) -> Result<()> {
         let mut conn = self.writer.acquire().await?;
         let lazy_sqlite = batch.redoable && self.backend == Backend::Sqlite;

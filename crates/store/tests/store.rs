@@ -699,3 +699,51 @@ async fn a_lost_inbox_file_does_not_hide_new_bodies() {
     store.close().await;
     db.finish().await.expect("cleanup");
 }
+
+/// A database started afresh beside the inbox file of an older one does not
+/// take its bodies for new ones (rules would answer them again): the start
+/// stops with a sentence, and the old inbox file is left as it was.
+#[tokio::test]
+async fn a_new_database_refuses_an_old_inbox_file() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let body = InboxItem {
+        body: b"{\"old\":1}".to_vec(),
+        received_at: 1,
+    };
+    db.store.append_inbox(&[body]).await.expect("store");
+    db.store.close().await;
+    let file = db.url.trim_start_matches("sqlite://").to_string();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{file}{suffix}"));
+    }
+
+    let refused = Store::open(&db.url)
+        .await
+        .expect_err("a new database beside an old inbox file");
+    let sentence = refused.to_string();
+    assert!(
+        sentence.contains("belongs to another database") && sentence.contains("-inbox.db"),
+        "{sentence}"
+    );
+    // Moved away, a fresh inbox file is made and the server starts.
+    let inbox = file.replace("test.db", "test-inbox.db");
+    std::fs::rename(&inbox, format!("{inbox}.old")).expect("move the inbox file away");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{inbox}{suffix}"));
+    }
+    let store = Store::open(&db.url)
+        .await
+        .expect("started with an empty inbox");
+    assert_eq!(store.inbox_backlog().await.expect("store"), 0);
+    store.close().await;
+    db.finish().await.expect("cleanup");
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_is_refused_with_a_sentence() {
+    let refused = Store::open("sqlite::memory:").await.expect_err("in memory");
+    assert!(
+        refused.to_string().contains("names SQLite in memory"),
+        "{refused}"
+    );
+}

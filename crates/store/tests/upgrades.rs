@@ -153,3 +153,65 @@ async fn inbox_file_on_sqlite() {
 async fn inbox_notes_on_postgres() {
     waiting_webhook_bodies_still_wait_after_the_inbox_file(Backend::Postgres).await;
 }
+
+/// Upgrading a database whose folder still holds an inbox file of another
+/// database (left from an earlier try): nothing is copied into it and the
+/// old bodies stay in the database; once it is moved away, the upgrade goes
+/// through with every body.
+#[tokio::test]
+async fn an_upgrade_beside_a_foreign_inbox_file_moves_nothing() {
+    let other = TestDb::new(Backend::Sqlite)
+        .await
+        .expect("another database");
+    other
+        .store
+        .append_inbox(&[InboxItem {
+            body: b"theirs".to_vec(),
+            received_at: 1,
+        }])
+        .await
+        .expect("store");
+    other.store.close().await;
+    let theirs = other.store.inbox_file().expect("an inbox file").to_string();
+
+    let mut db = TestDb::at_version(Backend::Sqlite, 6)
+        .await
+        .expect("database at 0006");
+    db.execute(
+        "INSERT INTO wa_inbox (body_hash, body, received_at) VALUES \
+         ('h1', CAST('ours one' AS BLOB), 1), ('h2', CAST('ours two' AS BLOB), 2)",
+    )
+    .await
+    .expect("old rows");
+    db.store.close().await;
+    let ours = db.store.inbox_file().expect("an inbox file").to_string();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{ours}{suffix}"));
+    }
+    std::fs::copy(&theirs, &ours).expect("the foreign inbox file");
+
+    db.store = Store::connect(&db.url).await.expect("reopened");
+    let refused = db.store.migrate().await.expect_err("a foreign inbox file");
+    assert!(
+        refused.to_string().contains("belongs to another database"),
+        "{refused}"
+    );
+    db.store.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{ours}{suffix}"));
+    }
+
+    db.store = Store::connect(&db.url).await.expect("reopened");
+    db.store.migrate().await.expect("the upgrade");
+    let bodies: Vec<Vec<u8>> = db
+        .store
+        .pending_inbox(10)
+        .await
+        .expect("store")
+        .into_iter()
+        .map(|r| r.body)
+        .collect();
+    assert_eq!(bodies, [b"ours one".to_vec(), b"ours two".to_vec()]);
+    db.finish().await.expect("cleanup");
+    other.finish().await.expect("cleanup");
+}
