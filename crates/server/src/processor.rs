@@ -948,14 +948,27 @@ impl Processor {
                     .map_err(|e| e.to_string())?;
             }
         }
-        if s.status == "failed" && outcome == StatusOutcome::Applied {
+        // The status row is stored on its own, before the batch that tells
+        // the card: after a crash that lost the batch, the status comes back
+        // as a duplicate, and only the engine's state says whether the card
+        // has heard of it.
+        if s.status == "failed"
+            && matches!(outcome, StatusOutcome::Applied | StatusOutcome::Duplicate)
+        {
             if let Some((card, key)) = self
                 .store
                 .message_owner(&s.id)
                 .await
                 .map_err(|e| e.to_string())?
             {
-                if let Ok(card) = usize::try_from(card) {
+                let told = |card: usize| {
+                    self.state.cards.get(card).is_some_and(|c| {
+                        c.messages
+                            .iter()
+                            .any(|m| m.id == key && m.status.as_deref() == Some("failed"))
+                    })
+                };
+                if let Some(card) = usize::try_from(card).ok().filter(|c| !told(*c)) {
                     let window_closed = error.is_some_and(|e| e.code == 131047);
                     self.apply(
                         Event::Undeliverable {

@@ -339,6 +339,53 @@ async fn a_permanent_error_is_never_retried_and_the_card_says_why() {
     h.finish().await;
 }
 
+/// A `failed` status recorded just before a crash whose engine batch was
+/// lost (the status is stored on its own, the card's change in the batch):
+/// when the body is processed again the status is a duplicate, and the card
+/// must still learn that its message did not go — once.
+#[tokio::test]
+async fn a_failure_recorded_before_a_lost_batch_still_reaches_the_card_once() {
+    let h = Harness::start(FLOW).await;
+    h.customer_says(MARIA, "Maria", "wamid.f", "Oi").await;
+    let sent = h.fake.wait_for_sends(1, Duration::from_secs(20)).await;
+    let wamid = sent[0].wamid.clone().expect("accepted");
+    let store = h.running.store().clone();
+    assert!(
+        h.running
+            .until(Duration::from_secs(20), || {
+                let (store, w) = (store.clone(), wamid.clone());
+                async move { store.message_owner(&w).await.ok().flatten().is_some() }
+            })
+            .await,
+        "the greeting's wamid is recorded"
+    );
+    // What the processor stored before the crash.
+    let row = switchboard_store::StatusRow {
+        wamid: wamid.clone(),
+        status: "failed".into(),
+        at: 1_790_000_100_000,
+        reason: None,
+        callback: None,
+    };
+    assert_eq!(
+        store.apply_status(&row).await.expect("store"),
+        switchboard_store::StatusOutcome::Applied
+    );
+    // The body comes through again (and Meta sends it once more).
+    assert_eq!(h.status(&wamid, "failed", None).await, 200);
+    assert_eq!(h.status(&wamid, "failed", Some("again")).await, 200);
+    h.settle().await;
+    let told = store
+        .history(0)
+        .await
+        .expect("store")
+        .iter()
+        .filter(|e| e.what.starts_with("message not delivered"))
+        .count();
+    assert_eq!(told, 1, "the card says once that the greeting did not go");
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn whatsapp_saying_the_window_is_closed_makes_the_card_ask_for_a_template() {
     let h = Harness::start(FLOW).await;
