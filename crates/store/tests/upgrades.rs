@@ -171,6 +171,7 @@ async fn an_upgrade_beside_a_foreign_inbox_file_moves_nothing() {
         }])
         .await
         .expect("store");
+    other.store.checkpoint().await.expect("checkpoint");
     other.store.close().await;
     let theirs = other.store.inbox_file().expect("an inbox file").to_string();
 
@@ -188,7 +189,13 @@ async fn an_upgrade_beside_a_foreign_inbox_file_moves_nothing() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{ours}{suffix}"));
     }
+    // The file and its write-ahead log, as they lie on disk (connections
+    // closing together may each leave the log to the other).
     std::fs::copy(&theirs, &ours).expect("the foreign inbox file");
+    let wal = format!("{theirs}-wal");
+    if std::path::Path::new(&wal).exists() {
+        std::fs::copy(&wal, format!("{ours}-wal")).expect("its write-ahead log");
+    }
 
     db.store = Store::connect(&db.url).await.expect("reopened");
     let refused = db.store.migrate().await.expect_err("a foreign inbox file");
