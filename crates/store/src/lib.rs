@@ -928,24 +928,7 @@ impl Store {
         claim_until: i64,
         limit: i64,
     ) -> Result<Vec<OutboxRow>> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        // The first condition is `outbox_due`'s, word for word: only so do
-        // both databases see that the index holds every row wanted, and read
-        // the first due rows in order from it instead of every row ever sent
-        // (SQLite) or every waiting row (PostgreSQL), sorted.
-        let sql = format!(
-            "UPDATE outbox SET \
-               uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, \
-               state = 'sending', claimed_until = $1, attempts = attempts + 1, updated_at = $2 \
-             WHERE id IN (SELECT id FROM outbox \
-               WHERE state IN ('queued', 'retry', 'unknown', 'sending') AND next_attempt_at <= $2 \
-                 AND (state IN ('queued', 'retry', 'unknown') OR (state = 'sending' AND claimed_until < $2)) \
-               ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
-             RETURNING id, card_id, message_key, phone_number_id, recipient, request, attempts, uncertain"
-        );
+        let sql = claim_sql(self.backend);
         let rows = sqlx::query(&sql)
             .bind(claim_until)
             .bind(now)
@@ -1686,6 +1669,29 @@ async fn insert_many(
     Ok(affected)
 }
 
+/// The sender's claim ([`Store::claim_outbox`]): `$1` claimed until, `$2`
+/// now, `$3` how many.
+fn claim_sql(backend: Backend) -> String {
+    let lock = match backend {
+        Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    // The first condition is `outbox_due`'s, word for word: only so do both
+    // databases see that the index holds every row wanted, and read the
+    // first due rows in order from it instead of every row ever sent
+    // (SQLite) or every waiting row (PostgreSQL), sorted.
+    format!(
+        "UPDATE outbox SET \
+           uncertain = CASE WHEN state = 'sending' THEN 1 ELSE uncertain END, \
+           state = 'sending', claimed_until = $1, attempts = attempts + 1, updated_at = $2 \
+         WHERE id IN (SELECT id FROM outbox \
+           WHERE state IN ('queued', 'retry', 'unknown', 'sending') AND next_attempt_at <= $2 \
+             AND (state IN ('queued', 'retry', 'unknown') OR (state = 'sending' AND claimed_until < $2)) \
+           ORDER BY next_attempt_at, id LIMIT $3 {lock}) \
+         RETURNING id, card_id, message_key, phone_number_id, recipient, request, attempts, uncertain"
+    )
+}
+
 /// [`insert_many`]'s statement and parameter on PostgreSQL: the rows as a
 /// JSON array of objects keyed by column, turned back into rows of the
 /// table's type in their order (the order of `engine_events` matters).
@@ -1854,6 +1860,21 @@ pub mod testing {
                 })
                 .await?;
             Ok(pending.len())
+        }
+
+        /// SQLite's plan for the sender's claim, a line per step.
+        pub async fn claim_plan(&self) -> Result<Vec<String>> {
+            use sqlx::Row;
+            let sql = format!("EXPLAIN QUERY PLAN {}", super::claim_sql(Backend::Sqlite));
+            let rows = sqlx::query(&sql)
+                .bind(0_i64)
+                .bind(0_i64)
+                .bind(1_i64)
+                .fetch_all(&self.store.pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok(r.try_get::<String, _>("detail")?))
+                .collect()
         }
 
         /// SQLite's `PRAGMA synchronous` on the writer connection (2 is FULL).

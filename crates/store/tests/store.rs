@@ -747,3 +747,24 @@ async fn sqlite_in_memory_is_refused_with_a_sentence() {
         "{refused}"
     );
 }
+
+/// The sender's claim finds the first due messages through the outbox's
+/// partial index, in order, on SQLite: not by reading every message ever
+/// sent and sorting them (its condition must repeat the index's own).
+#[tokio::test]
+async fn the_senders_claim_reads_the_due_messages_from_their_index() {
+    let db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let plan = db.claim_plan().await.expect("plan");
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("USING INDEX outbox_due")),
+        "{plan:?}"
+    );
+    assert!(
+        !plan
+            .iter()
+            .any(|step| step == "SCAN outbox" || step.contains("TEMP B-TREE")),
+        "{plan:?}"
+    );
+    db.finish().await.expect("cleanup");
+}
