@@ -623,6 +623,57 @@ async fn every_message_type_is_shown_and_media_come_through_our_proxy_only_to_th
     h.finish().await;
 }
 
+/// An operator sees what needs them: the alerts raised and the webhooks
+/// kept but flagged, with why and what they said; agents do not.
+#[tokio::test]
+async fn managers_see_alerts_and_flagged_webhooks_and_agents_do_not() {
+    let h = start().await;
+    h.person("boss@acme.com", "manager").await;
+    let mut boss = Browser::new(&h);
+    boss.log_in("boss@acme.com", PASSWORD).await;
+    let calm = boss.get("/alerts").await;
+    assert_eq!(calm.status, 200);
+    assert!(
+        calm.body.contains("No alerts.") && calm.body.contains("No webhook was flagged."),
+        "{}",
+        calm.body
+    );
+
+    // A message to a number no pipe is fed by: kept, flagged and alerted.
+    let other = switchboard_whatsapp::webhook::Metadata {
+        phone_number_id: "999".into(),
+        display_phone_number: "552130005000".into(),
+    };
+    let body = switchboard_whatsapp::webhook::text_message_body(
+        &other,
+        "5511987650001",
+        "Maria",
+        "wamid.web.lost",
+        1_790_000_000,
+        "Alguém aí? <b>",
+    );
+    assert_eq!(h.post_signed(body.as_bytes()).await.status(), 200);
+    h.settle().await;
+    let page = boss.get("/alerts").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("+552130005000") && page.body.contains("no pipe"),
+        "the note says why: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("wamid.web.lost") && page.body.contains("Alguém aí? &lt;b&gt;"),
+        "the body is shown, escaped: {}",
+        page.body
+    );
+    assert!(!page.body.contains("No webhook was flagged."));
+
+    let mut ana = Browser::new(&h);
+    ana.log_in("ana@acme.com", PASSWORD).await;
+    assert_eq!(ana.get("/alerts").await.status, 403);
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn the_workflows_page_shows_the_files_and_what_is_wrong_with_them() {
     let h = start().await;

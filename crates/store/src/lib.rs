@@ -588,6 +588,31 @@ impl Store {
             .collect()
     }
 
+    /// Stored webhook bodies by id (`(id, body, received_at)`, in id order):
+    /// what an operator reads of a flagged one.
+    pub async fn inbox_bodies(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>, i64)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Our own integers, written as literals.
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT id, body, received_at FROM wa_inbox WHERE id IN ({}) ORDER BY id",
+            list.join(", ")
+        ))
+        .fetch_all(&self.inbox.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("body")?,
+                    r.try_get("received_at")?,
+                ))
+            })
+            .collect()
+    }
+
     // ---- the engine's log -------------------------------------------------
 
     /// Engine events after `seq`, in order, at most `limit`.

@@ -201,6 +201,38 @@ both!(
 );
 
 both!(
+    stored_bodies_are_read_back_by_id,
+    |store: Store| async move {
+        let items: Vec<InboxItem> = (1..=3)
+            .map(|i| InboxItem {
+                body: format!("body {i}").into_bytes(),
+                received_at: i,
+            })
+            .collect();
+        store.append_inbox(&items).await.unwrap();
+        let ids: Vec<i64> = store
+            .pending_inbox(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        let read = store
+            .inbox_bodies(&[ids[2], 999_999, ids[0]])
+            .await
+            .unwrap();
+        assert_eq!(
+            read,
+            [
+                (ids[0], b"body 1".to_vec(), 1),
+                (ids[2], b"body 3".to_vec(), 3)
+            ]
+        );
+        assert!(store.inbox_bodies(&[]).await.unwrap().is_empty());
+    }
+);
+
+both!(
     a_failing_batch_leaves_nothing_behind,
     |store: Store| async move {
         store

@@ -28,6 +28,7 @@ pub(crate) fn routes() -> Router<App> {
         .route("/pipes/{pipe}", get(pages::board))
         .route("/dashboard", get(pages::dashboard))
         .route("/workflows", get(pages::workflows))
+        .route("/alerts", get(pages::alerts))
         .route("/workflows/reload", post(pages::reload))
         .route("/cards/{id}", get(pages::card))
         .route("/cards/{id}/reply", post(pages::reply))
@@ -58,6 +59,7 @@ const TEMPLATES: &[(&str, &str)] = embedded!(
     "error.html",
     "dashboard.html",
     "workflows.html",
+    "alerts.html",
 );
 
 /// The folder templates are read from in development, when it exists.

@@ -1147,6 +1147,65 @@ async fn workflows_page(
     )
 }
 
+/// Longest part of a flagged webhook body the alerts page shows.
+const BODY_SHOWN: usize = 4_000;
+
+/// `GET /alerts` (managers and admins): what an operator must look at —
+/// the alerts (WhatsApp account errors, messages to numbers no pipe is fed
+/// by, sending paused) and the webhook bodies flagged, with why and what
+/// they said.
+pub(crate) async fn alerts(State(app): State<App>, viewer: Viewer) -> Response {
+    if viewer.user.role == "agent" {
+        return error_page(
+            &app,
+            &viewer,
+            StatusCode::FORBIDDEN,
+            &viewer.t()["managers_only"],
+        );
+    }
+    let alerts = app.store.alerts(200).await.unwrap_or_default();
+    let flagged = app.store.flagged_inbox(100).await.unwrap_or_default();
+    let ids: Vec<i64> = flagged.iter().map(|(id, _)| *id).collect();
+    let bodies: std::collections::HashMap<i64, (Vec<u8>, i64)> = app
+        .store
+        .inbox_bodies(&ids)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, body, at)| (id, (body, at)))
+        .collect();
+    let alerts: Vec<Value> = alerts
+        .iter()
+        .map(|a| context! { at => crate::rfc3339(a.at), kind => &a.kind, detail => &a.detail })
+        .collect();
+    let flagged: Vec<Value> = flagged
+        .iter()
+        .map(|(id, note)| {
+            let stored = bodies.get(id);
+            // JSON laid out to be read (Meta escapes accents as \u00e9),
+            // anything else as it came.
+            let text = stored.map(|(body, _)| {
+                serde_json::from_slice::<serde_json::Value>(body)
+                    .ok()
+                    .and_then(|v| serde_json::to_string_pretty(&v).ok())
+                    .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+            });
+            let cut = text
+                .as_ref()
+                .is_some_and(|t| t.chars().count() > BODY_SHOWN);
+            let body = text.map(|t| t.chars().take(BODY_SHOWN).collect::<String>());
+            let at = stored.map(|(_, at)| crate::rfc3339(*at));
+            context! { id, note, body, at, cut }
+        })
+        .collect();
+    app.pages.render(
+        StatusCode::OK,
+        "alerts.html",
+        context! { t => viewer.t(), lang => viewer.lang, user => user(&viewer), csrf => &viewer.csrf,
+        alerts, flagged },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
