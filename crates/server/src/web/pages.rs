@@ -52,6 +52,19 @@ pub(crate) fn error_page(
     )
 }
 
+/// The 403 page an agent gets on a page for managers and admins; `None`
+/// for them.
+fn agents_refused(app: &App, viewer: &Viewer) -> Option<Response> {
+    (viewer.user.role == "agent").then(|| {
+        error_page(
+            app,
+            viewer,
+            StatusCode::FORBIDDEN,
+            &viewer.t()["managers_only"],
+        )
+    })
+}
+
 fn user(viewer: &Viewer) -> Value {
     context! { name => &viewer.user.name, email => &viewer.user.email, role => &viewer.user.role }
 }
@@ -965,13 +978,8 @@ const DAY: i64 = 86_400_000;
 /// and late, resolved today, SLA compliance, first-reply and resolution
 /// times, 7- and 30-day trends and each agent's load.
 pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Response {
-    if viewer.user.role == "agent" {
-        return error_page(
-            &app,
-            &viewer,
-            StatusCode::FORBIDDEN,
-            &viewer.t()["managers_only"],
-        );
+    if let Some(refused) = agents_refused(&app, &viewer) {
+        return refused;
     }
     let wf = match api::workflow(&app) {
         Ok(w) => w,
@@ -1067,13 +1075,8 @@ pub(crate) async fn dashboard(State(app): State<App>, viewer: Viewer) -> Respons
 /// `GET /workflows`: the workflow files (read-only), the pipes running, and
 /// the diagnostics of the files on disk when they do not check.
 pub(crate) async fn workflows(State(app): State<App>, viewer: Viewer) -> Response {
-    if viewer.user.role == "agent" {
-        return error_page(
-            &app,
-            &viewer,
-            StatusCode::FORBIDDEN,
-            &viewer.t()["managers_only"],
-        );
+    if let Some(refused) = agents_refused(&app, &viewer) {
+        return refused;
     }
     workflows_page(&app, &viewer, None).await
 }
@@ -1155,13 +1158,8 @@ const BODY_SHOWN: usize = 4_000;
 /// by, sending paused) and the webhook bodies flagged, with why and what
 /// they said.
 pub(crate) async fn alerts(State(app): State<App>, viewer: Viewer) -> Response {
-    if viewer.user.role == "agent" {
-        return error_page(
-            &app,
-            &viewer,
-            StatusCode::FORBIDDEN,
-            &viewer.t()["managers_only"],
-        );
+    if let Some(refused) = agents_refused(&app, &viewer) {
+        return refused;
     }
     let alerts = app.store.alerts(200).await.unwrap_or_default();
     let flagged = app.store.flagged_inbox(100).await.unwrap_or_default();
