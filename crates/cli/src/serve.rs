@@ -110,16 +110,14 @@ pub fn migrate() -> Result<ExitCode, String> {
             .await
             .map_err(|e| e.to_string())?;
         store.close().await;
-        match store.inbox_file() {
-            Some(inbox) => println!(
-                "the database {} is up to date (webhook bodies in {inbox})",
-                switchboard_store::redact(&url)
-            ),
-            None => println!(
-                "the database {} is up to date",
-                switchboard_store::redact(&url)
-            ),
-        }
+        let inbox = store
+            .inbox_file()
+            .map(|f| format!(" (webhook bodies in {f})"))
+            .unwrap_or_default();
+        println!(
+            "the database {} is up to date{inbox}",
+            switchboard_store::redact(&url)
+        );
         Ok(ExitCode::SUCCESS)
     })
 }

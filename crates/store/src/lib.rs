@@ -325,7 +325,8 @@ impl Store {
                     Val::Int(r.try_get("received_at")?),
                 ]);
             }
-            let first = *hashes.keys().min().unwrap_or(&0);
+            // In id order: the first row's is the lowest.
+            let first: i64 = rows[0].try_get("id")?;
             let mut tx = self.inbox.writer.begin().await?;
             insert_many(
                 &mut tx,
@@ -545,15 +546,7 @@ impl Store {
                 .await?
             }
         };
-        rows.iter()
-            .map(|r| {
-                Ok(InboxRow {
-                    id: r.try_get("id")?,
-                    body: r.try_get("body")?,
-                    received_at: r.try_get("received_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(InboxRow::from_row).collect()
     }
 
     /// How many bodies wait for the processor.
@@ -588,9 +581,9 @@ impl Store {
             .collect()
     }
 
-    /// Stored webhook bodies by id (`(id, body, received_at)`, in id order):
-    /// what an operator reads of a flagged one.
-    pub async fn inbox_bodies(&self, ids: &[i64]) -> Result<Vec<(i64, Vec<u8>, i64)>> {
+    /// Stored webhook bodies by id, in id order: what an operator reads of a
+    /// flagged one.
+    pub async fn inbox_bodies(&self, ids: &[i64]) -> Result<Vec<InboxRow>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -602,15 +595,7 @@ impl Store {
         ))
         .fetch_all(&self.inbox.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    r.try_get("body")?,
-                    r.try_get("received_at")?,
-                ))
-            })
-            .collect()
+        rows.iter().map(InboxRow::from_row).collect()
     }
 
     // ---- the engine's log -------------------------------------------------
@@ -679,7 +664,8 @@ impl Store {
         if lazy_sqlite {
             // Outside the transaction (SQLite refuses it inside), on this
             // connection only, and set back below whatever happens: the
-            // webhook bodies that share the connection must wait for the disk.
+            // agents' actions and the sender's claims that share the
+            // connection must wait for the disk.
             if let Err(e) = sqlx::query("PRAGMA synchronous = NORMAL")
                 .execute(&mut *conn)
                 .await

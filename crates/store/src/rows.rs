@@ -24,6 +24,18 @@ pub struct InboxRow {
     pub received_at: i64,
 }
 
+impl InboxRow {
+    /// From a row with `id`, `body` and `received_at`.
+    pub(crate) fn from_row(r: &sqlx::any::AnyRow) -> crate::Result<InboxRow> {
+        use sqlx::Row;
+        Ok(InboxRow {
+            id: r.try_get("id")?,
+            body: r.try_get("body")?,
+            received_at: r.try_get("received_at")?,
+        })
+    }
+}
+
 /// One input of the engine, as logged.
 #[derive(Debug, Clone)]
 pub struct EventRow {

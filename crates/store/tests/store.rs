@@ -220,7 +220,10 @@ both!(
         let read = store
             .inbox_bodies(&[ids[2], 999_999, ids[0]])
             .await
-            .unwrap();
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id, r.body, r.received_at))
+            .collect::<Vec<_>>();
         assert_eq!(
             read,
             [

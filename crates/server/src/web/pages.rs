@@ -1170,7 +1170,7 @@ pub(crate) async fn alerts(State(app): State<App>, viewer: Viewer) -> Response {
         .await
         .unwrap_or_default()
         .into_iter()
-        .map(|(id, body, at)| (id, (body, at)))
+        .map(|r| (r.id, (r.body, r.received_at)))
         .collect();
     let alerts: Vec<Value> = alerts
         .iter()
