@@ -640,19 +640,11 @@ async fn managers_see_alerts_and_flagged_webhooks_and_agents_do_not() {
     );
 
     // A message to a number no pipe is fed by: kept, flagged and alerted.
-    let other = switchboard_whatsapp::webhook::Metadata {
-        phone_number_id: "999".into(),
-        display_phone_number: "552130005000".into(),
-    };
-    let body = switchboard_whatsapp::webhook::text_message_body(
-        &other,
-        "5511987650001",
-        "Maria",
-        "wamid.web.lost",
-        1_790_000_000,
-        "Alguém aí? <b>",
+    assert_eq!(
+        h.customer_writes_to_an_unknown_number("wamid.web.lost", "Alguém aí? <b>")
+            .await,
+        200
     );
-    assert_eq!(h.post_signed(body.as_bytes()).await.status(), 200);
     h.settle().await;
     let page = boss.get("/alerts").await;
     assert_eq!(page.status, 200);

@@ -252,19 +252,11 @@ async fn every_payload_kind_is_stored_and_none_is_lost() {
 #[tokio::test]
 async fn a_message_to_a_number_no_pipe_has_is_stored_and_flagged() {
     let h = Harness::start(FLOW).await;
-    let other = switchboard_whatsapp::webhook::Metadata {
-        phone_number_id: "999".into(),
-        display_phone_number: "552130005000".into(),
-    };
-    let body = switchboard_whatsapp::webhook::text_message_body(
-        &other,
-        MARIA,
-        "Maria",
-        "wamid.x",
-        1_790_000_000,
-        "Oi",
+    assert_eq!(
+        h.customer_writes_to_an_unknown_number("wamid.x", "Oi")
+            .await,
+        200
     );
-    assert_eq!(h.post_signed(body.as_bytes()).await.status(), 200);
     h.settle().await;
     let flagged = h.running.store().flagged_inbox(10).await.unwrap();
     assert!(

@@ -121,6 +121,17 @@ impl Harness {
         self.post_signed(body.as_bytes()).await.status().as_u16()
     }
 
+    /// A customer's text message to +55 21 3000-5000, a number no pipe is
+    /// fed by (number id 999).
+    pub async fn customer_writes_to_an_unknown_number(&self, wamid: &str, text: &str) -> u16 {
+        let other = Metadata {
+            phone_number_id: "999".into(),
+            display_phone_number: "552130005000".into(),
+        };
+        let body = text_message_body(&other, "5511987650001", "Maria", wamid, 1_790_000_000, text);
+        self.post_signed(body.as_bytes()).await.status().as_u16()
+    }
+
     /// A delivery status of one of our messages.
     pub async fn status(&self, wamid: &str, status: &str, callback: Option<&str>) -> u16 {
         let body = status_body(
